@@ -1,0 +1,8 @@
+"""Settings of the auth service: the kit's shared fields (environment variables with the
+same names in both modes); its own fields arrive with its domain features."""
+
+from kit import ServiceSettings
+
+
+class AuthSettings(ServiceSettings):
+    service_name: str = "auth"

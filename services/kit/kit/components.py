@@ -1,0 +1,20 @@
+"""A component is a dependency an instance holds for its whole life (a database pool, a
+Redis client, a Kafka producer): started with the app, checked by `/health/ready`, and
+closed after in-flight requests have drained."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self) -> None:
+        """Begin connecting. Must not fail or block when the dependency is down: the
+        instance starts anyway and reports not-ready until the dependency answers."""
+
+    async def check(self) -> None:
+        """Raise if the dependency does not answer now (bounded by a timeout)."""
+
+    async def stop(self) -> None: ...

@@ -1,0 +1,83 @@
+"""The service's own Postgres database: an async psycopg 3 pool, migrations applied at
+start-up, and connections that fail fast (503) instead of hanging when Postgres is away."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from kit.errors import DependencyUnavailable
+from kit.migrations import apply_migrations, load_migrations
+from kit.settings import ServiceSettings
+
+log = logging.getLogger("kit.db")
+
+
+class Postgres:
+    name = "postgres"
+
+    def __init__(self, settings: ServiceSettings, *, migrations_dir: Path) -> None:
+        if not settings.database_url:
+            raise ValueError("DATABASE_URL is required for a service that uses Postgres")
+        self.timeout = settings.dependency_timeout_seconds
+        self.migrations = load_migrations(migrations_dir)
+        self.migrated = asyncio.Event()
+        self.pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            open=False,
+            timeout=self.timeout,
+            # A connection that died with a Postgres restart is replaced on checkout
+            # rather than handed to a request.
+            check=AsyncConnectionPool.check_connection,
+            kwargs={"connect_timeout": 2, "application_name": settings.instance},
+        )
+        self._migrator: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pool.open(wait=False)
+        self._migrator = asyncio.create_task(self._migrate_when_reachable())
+
+    async def _migrate_when_reachable(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with self.pool.connection(timeout=5) as conn:
+                    applied = await apply_migrations(conn, self.migrations)
+                log.info("migrations up to date", extra={"applied": applied})
+                self.migrated.set()
+                return
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                log.warning("postgres not reachable for migrations yet", extra={"error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for one unit of work; Postgres being away is a 503."""
+        if not self.migrated.is_set():
+            raise DependencyUnavailable("postgres")
+        try:
+            async with self.pool.connection(timeout=self.timeout) as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise DependencyUnavailable("postgres") from exc
+
+    async def check(self) -> None:
+        if not self.migrated.is_set():
+            raise RuntimeError("migrations not applied yet")
+        async with self.pool.connection(timeout=self.timeout) as conn:
+            await conn.execute("SELECT 1")
+
+    async def stop(self) -> None:
+        if self._migrator:
+            self._migrator.cancel()
+        await self.pool.close(timeout=5)

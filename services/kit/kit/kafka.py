@@ -1,0 +1,167 @@
+"""Kafka on kafka-python: a producer that only reports success once every in-sync replica
+has the record (acks=all, idempotent, so broker-side retries never duplicate), consumers
+that commit offsets by hand after their work is done, and topic creation.
+
+kafka-python is synchronous; blocking calls run in worker threads with explicit timeouts
+so the event loop never waits on a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from kit.errors import DependencyUnavailable
+from kit.settings import ServiceSettings
+
+log = logging.getLogger("kit.kafka")
+
+REQUEST_TIMEOUT_MS = 5000
+
+
+def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "max_block_ms": REQUEST_TIMEOUT_MS,
+        "key_serializer": lambda key: key.encode() if key is not None else None,
+        "value_serializer": lambda value: json.dumps(value, separators=(",", ":")).encode(),
+    }
+
+
+def consumer_config(bootstrap_servers: str, group_id: str, client_id: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "group_id": group_id,
+        "client_id": client_id,
+        # Offsets move only after the handler's effect is committed: a crash in between
+        # means redelivery, which consumers absorb by recording event ids.
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "request_timeout_ms": 30000,
+        "key_deserializer": lambda key: key.decode() if key is not None else None,
+        "value_deserializer": lambda value: json.loads(value),
+    }
+
+
+def ensure_topics(
+    bootstrap_servers: str, topics: Mapping[str, int], *, replication_factor: int = 1
+) -> list[str]:
+    """Create missing topics with explicit partition counts; return the ones created."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers.split(","),
+        client_id="shopstack-topics",
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = {name: n for name, n in topics.items() if name not in existing}
+        if missing:
+            try:
+                admin.create_topics(
+                    {
+                        name: {"num_partitions": n, "replication_factor": replication_factor}
+                        for name, n in missing.items()
+                    }
+                )
+            except TopicAlreadyExistsError:
+                pass  # another instance created it between our list and create
+        return sorted(missing)
+    finally:
+        admin.close()
+
+
+def consume(
+    consumer: KafkaConsumer,
+    handle: Callable[[Any], None],
+    *,
+    should_stop: Callable[[], bool],
+    poll_timeout_ms: int = 500,
+) -> None:
+    """Poll, hand each record to `handle`, and commit the batch's offsets only after every
+    record in it was handled. A handler that raises leaves the offsets where they were."""
+    while not should_stop():
+        batches = consumer.poll(timeout_ms=poll_timeout_ms)
+        if not batches:
+            continue
+        for records in batches.values():
+            for record in records:
+                handle(record)
+        consumer.commit()
+
+
+class EventProducer:
+    """The instance's Kafka producer, as a component: it connects in the background and
+    `/health/ready` reports the broker's state."""
+
+    name = "kafka"
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        if not settings.kafka_bootstrap_servers:
+            raise ValueError("KAFKA_BOOTSTRAP_SERVERS is required for a service that uses Kafka")
+        self.bootstrap_servers = settings.kafka_bootstrap_servers
+        self.client_id = settings.instance
+        self.timeout = settings.dependency_timeout_seconds
+        self._producer: KafkaProducer | None = None
+        self._admin: KafkaAdminClient | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._check_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._connector = asyncio.create_task(self._connect_when_reachable())
+
+    async def _connect_when_reachable(self) -> None:
+        delay = 0.5
+        while self._producer is None:
+            try:
+                self._producer = await asyncio.to_thread(self._connect)
+            except KafkaError as exc:
+                log.warning("kafka not reachable yet", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    def _connect(self) -> KafkaProducer:
+        self._admin = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers.split(","),
+            client_id=f"{self.client_id}-health",
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
+        )
+        return KafkaProducer(**producer_config(self.bootstrap_servers, self.client_id))
+
+    async def publish(self, topic: str, *, key: str, value: Mapping[str, Any]) -> None:
+        """Return once the record is on every in-sync replica; a 503 if Kafka is away."""
+        if self._producer is None:
+            raise DependencyUnavailable("kafka")
+        producer = self._producer
+        try:
+            future = producer.send(topic, key=key, value=dict(value))
+            await asyncio.to_thread(future.get, REQUEST_TIMEOUT_MS / 1000)
+        except KafkaError as exc:
+            raise DependencyUnavailable("kafka") from exc
+
+    async def check(self) -> None:
+        if self._producer is None or self._admin is None:
+            raise RuntimeError("not connected yet")
+        admin = self._admin
+        # One check at a time: a hung broker must not pile up blocked threads.
+        async with self._check_lock:
+            await asyncio.wait_for(asyncio.to_thread(admin.describe_cluster), self.timeout)
+
+    async def stop(self) -> None:
+        if self._connector:
+            self._connector.cancel()
+        for client in (self._producer, self._admin):
+            if client is not None:
+                await asyncio.to_thread(client.close)
+
+

@@ -1,0 +1,1 @@
+"""Shopstack payments service."""

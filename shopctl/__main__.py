@@ -1,0 +1,74 @@
+"""shopctl: the commands behind the Makefile (`make up`, `make down`, `make status`,
+`make logs`). Docker mode when a Docker engine answers, local mode otherwise;
+MODE=local|docker decides instead."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from shopctl import docker
+from shopctl.progress import StackError, say
+
+
+def _mode() -> str:
+    mode = os.environ.get("MODE", "").strip()
+    if mode in ("local", "docker"):
+        return mode
+    if mode:
+        raise StackError(f"MODE={mode!r} is not a mode; use MODE=local or MODE=docker")
+    return "docker" if docker.engine_available() else "local"
+
+
+def _local_logs(service: str | None) -> int:
+    from shopctl.local import RUN
+
+    logs = sorted((RUN / "logs").glob(f"{service}*.log" if service else "*.log"))
+    if not logs:
+        raise StackError(f"no logs for {service or 'the stack'} under {RUN / 'logs'}")
+    os.execvp("tail", ["tail", "-n", "20", "-F", *map(str, logs)])
+
+
+def run(command: str, service: str | None) -> int:
+    mode = _mode()
+    if mode == "docker":
+        say("Docker mode (a Docker engine answers; MODE=local overrides)")
+        handlers = {"up": docker.up, "down": docker.down, "status": docker.status}
+        return handlers[command]() if command != "logs" else docker.logs(service)
+
+    from shopctl.local import LocalStack
+    from shopctl.status import print_status
+
+    stack = LocalStack()
+    if command == "up":
+        say("Local mode (no Docker engine; MODE=docker overrides)")
+        stack.up()
+        say(f"Shopstack is up: gateway http://127.0.0.1:{stack.settings['GATEWAY_PORT']}")
+        return 0
+    if command == "down":
+        stack.down()
+        return 0
+    if command == "status":
+        return print_status(stack)
+    return _local_logs(service)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "logs"])
+    parser.add_argument("--service", help="for logs: only this service's instances")
+    args = parser.parse_args()
+    try:
+        return run(args.command, args.service or None)
+    except StackError as exc:
+        print(f"shopctl: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"shopctl: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""What local mode needs on the machine, installed only when missing: Debian packages
+for Postgres, Redis, nginx and Prometheus, and Apache Kafka's jars from Maven Central.
+Every step is idempotent and quick when its result is already there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from shopctl.progress import StackError, say, step
+from shopctl.topology import ROOT
+
+CACHE = ROOT / ".cache"
+
+# Debian package -> a file it installs that proves it is there.
+DEBIAN_PACKAGES = {
+    "postgresql": "/usr/lib/postgresql",
+    "redis-server": "/usr/bin/redis-server",
+    "nginx": "/usr/sbin/nginx",
+    "prometheus": "/usr/bin/prometheus",
+    "openjdk-17-jre-headless": "/usr/bin/java",
+    "maven": "/usr/bin/mvn",
+}
+
+
+@dataclass(frozen=True)
+class Binaries:
+    postgres_bin: Path  # the folder with postgres, initdb, pg_ctl, psql
+    redis_server: Path
+    nginx: Path
+    prometheus: Path
+    java: Path
+    kafka_libs: Path
+
+
+def _root_prefix() -> list[str]:
+    if os.geteuid() == 0:
+        return []
+    if shutil.which("sudo"):
+        return ["sudo"]
+    raise StackError("installing Debian packages needs root or sudo")
+
+
+def ensure_debian_packages() -> None:
+    missing = [pkg for pkg, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
+    if not missing:
+        return
+    with step(f"Installing Debian packages: {' '.join(missing)}"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        apt = [*_root_prefix(), "apt-get"]
+        # Keep the packages' own system services from starting: local mode runs its own
+        # copies on its own ports under supervisord.
+        policy = Path("/usr/sbin/policy-rc.d")
+        added_policy = False
+        if os.geteuid() == 0 and not policy.exists():
+            policy.write_text("#!/bin/sh\nexit 101\n")
+            policy.chmod(0o755)
+            added_policy = True
+        try:
+            subprocess.run([*apt, "update", "-qq"], check=True, env=env)
+            subprocess.run(
+                [*apt, "install", "-y", "-qq", "--no-install-recommends", *missing],
+                check=True,
+                env=env,
+            )
+        finally:
+            if added_policy:
+                policy.unlink()
+
+
+def postgres_bin_dir() -> Path:
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parent.parent.name),
+    )
+    if not versions:
+        raise StackError("no PostgreSQL server found under /usr/lib/postgresql")
+    return versions[-1].parent
+
+
+def ensure_kafka_jars(version: str) -> Path:
+    libs = CACHE / "kafka" / f"libs-{version}"
+    done = libs / ".complete"
+    if done.exists():
+        return libs
+    with step(f"Resolving Apache Kafka {version} jars from Maven Central"):
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(ROOT / "infra" / "kafka" / "pom.xml"),
+                f"-Dmaven.repo.local={CACHE / 'm2'}",
+                f"-Dkafka.version={version}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
+            check=True,
+        )
+        done.touch()
+    return libs
+
+
+def ensure_all(kafka_version: str) -> Binaries:
+    ensure_debian_packages()
+    binaries = Binaries(
+        postgres_bin=postgres_bin_dir(),
+        redis_server=Path("/usr/bin/redis-server"),
+        nginx=Path("/usr/sbin/nginx"),
+        prometheus=Path("/usr/bin/prometheus"),
+        java=Path(shutil.which("java") or "/usr/bin/java"),
+        kafka_libs=ensure_kafka_jars(kafka_version),
+    )
+    say("All local-mode software is present.")
+    return binaries

@@ -1,0 +1,305 @@
+"""Local mode: the whole stack as supervised processes on this machine, with the same
+real parts as Docker mode (Postgres, Redis, Apache Kafka, nginx, Prometheus) and every
+file it writes under the git-ignored run folder `.run/`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from shopctl import render
+from shopctl.install import Binaries, ensure_all
+from shopctl.ports import check_ports_free, wait_ports_closed
+from shopctl.progress import StackError, say, step
+from shopctl.readiness import wait_until
+from shopctl.supervisor import VENV_BIN, Program, Supervisor, render_config
+from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
+
+RUN = ROOT / ".run"
+
+
+def _runs_as_postgres() -> bool:
+    # Postgres refuses to run as root, so a root user hands it to the `postgres` account.
+    return os.geteuid() == 0
+
+
+class LocalStack:
+    def __init__(self, topology: Topology | None = None, run: Path = RUN) -> None:
+        self.topology = topology or Topology.load("local")
+        self.settings = self.topology.settings
+        self.run = run
+        self.supervisor = Supervisor(run)
+
+    # -- layout ---------------------------------------------------------------
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.run / "postgres"
+
+    def _pg_data(self) -> Path:
+        """Postgres's data folder. It lives in the run folder when the `postgres` account
+        can reach it; a checkout under a private folder (mode 0700, as `mktemp -d` makes)
+        gets a folder under /var/lib/shopstack instead, linked from the run folder."""
+        link = self.pg_dir / "data"
+        if link.exists() or not _runs_as_postgres():
+            return link
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.pg_dir)])
+        if probe.returncode == 0:
+            return link
+        digest = hashlib.sha256(str(self.run).encode()).hexdigest()[:12]
+        outside = Path("/var/lib/shopstack") / digest / "postgres-data"
+        outside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.chown(outside.parent, "postgres", "postgres")
+        link.symlink_to(outside)
+        say(f"Postgres data lives in {outside} (the checkout is private to root)")
+        return link
+
+    # -- programs -------------------------------------------------------------
+
+    def programs(self, bins: Binaries) -> list[Program]:
+        run, s = self.run, self.settings
+        java_opts = (
+            "-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "
+            f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'}"
+        )
+        infra = [
+            Program(
+                "postgres",
+                f"{bins.postgres_bin / 'postgres'} -D {self.pg_dir / 'data'}",
+                self.pg_dir,
+                10,
+                "infra",
+                stop_signal="INT",
+                user="postgres" if _runs_as_postgres() else None,
+            ),
+            Program(
+                "redis", f"{bins.redis_server} {run / 'redis/redis.conf'}", run / "redis", 10, "infra"
+            ),
+            Program(
+                "kafka",
+                f"{bins.java} {java_opts} -cp {bins.kafka_libs}/* kafka.Kafka "
+                f"{run / 'kafka/server.properties'}",
+                run / "kafka",
+                10,
+                "infra",
+            ),
+        ]
+        services = [
+            Program(
+                instance.id,
+                f"{VENV_BIN / 'python'} -m kit.serve",
+                ROOT,
+                50,
+                "service",
+                stop_wait=int(s.values.get("SHUTDOWN_GRACE_SECONDS", "20")) + 5,
+                env=self.topology.instance_env(instance),
+            )
+            for instance in self.topology.instances()
+        ]
+        edge = [
+            Program(
+                "prometheus",
+                f"{bins.prometheus} --config.file={run / 'prometheus/prometheus.yml'} "
+                f"--storage.tsdb.path={run / 'prometheus/data'} "
+                f"--storage.tsdb.retention.time=2d "
+                f"--web.listen-address=127.0.0.1:{s['PROMETHEUS_PORT']}",
+                run / "prometheus",
+                90,
+                "edge",
+            ),
+            Program(
+                "gateway",
+                f"{bins.nginx} -c {run / 'nginx/nginx.conf'} -p {run / 'nginx'} "
+                f"-e {run / 'nginx/error.log'}",
+                run / "nginx",
+                90,
+                "edge",
+                stop_signal="QUIT",  # nginx's graceful shutdown
+            ),
+        ]
+        return infra + services + edge
+
+    # -- preparing the run folder --------------------------------------------
+
+    def _write(self, path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def _render_configs(self, programs: list[Program]) -> None:
+        run, s, t = self.run, self.settings, render.templates
+        (run / "logs").mkdir(parents=True, exist_ok=True)
+        for folder in ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp"):
+            (run / folder).mkdir(parents=True, exist_ok=True)
+        self._write(run / "nginx/nginx.conf", render.nginx_conf(self.topology, run))
+        self._write(run / "prometheus/prometheus.yml", render.prometheus_yml(self.topology))
+        self._write(
+            run / "redis/redis.conf",
+            t.get_template("redis/redis.conf.j2").render(
+                port=s["REDIS_PORT"], data_dir=run / "redis/data"
+            ),
+        )
+        self._write(
+            run / "kafka/server.properties",
+            t.get_template("kafka/server.properties.j2").render(
+                port=s["KAFKA_PORT"],
+                controller_port=s["KAFKA_CONTROLLER_PORT"],
+                data_dir=run / "kafka/data",
+            ),
+        )
+        self._write(run / "supervisord.conf", render_config(run, programs))
+
+    def _init_postgres(self, bins: Binaries) -> None:
+        self.pg_dir.mkdir(parents=True, exist_ok=True)
+        socket_dir = self.pg_dir / "socket"
+        socket_dir.mkdir(exist_ok=True)
+        data = self._pg_data()
+        conf = render.templates.get_template("postgres/postgresql.conf.j2").render(
+            port=self.settings["POSTGRES_PORT"], socket_dir=socket_dir
+        )
+        self._write(self.pg_dir / "shopstack.conf", conf)
+        as_pg = ["runuser", "-u", "postgres", "--"] if _runs_as_postgres() else []
+        if _runs_as_postgres():
+            shutil.chown(socket_dir, "postgres", "postgres")
+            shutil.chown(self.pg_dir / "shopstack.conf", "postgres", "postgres")
+        if (data / "PG_VERSION").exists():
+            return
+        with step("Creating the Postgres cluster"):
+            target = data.resolve()
+            target.mkdir(parents=True, exist_ok=True)
+            if _runs_as_postgres():
+                shutil.chown(target, "postgres", "postgres")
+            # initdb reads the superuser password from a file only its own user can read.
+            pwfile = self.pg_dir / "initdb-password"
+            pwfile.write_text(self.settings["POSTGRES_PASSWORD"] + "\n")
+            pwfile.chmod(0o600)
+            if _runs_as_postgres():
+                shutil.chown(pwfile, "postgres", "postgres")
+            subprocess.run(
+                [
+                    *as_pg,
+                    str(bins.postgres_bin / "initdb"),
+                    "-D",
+                    str(target),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            pwfile.unlink()
+            with (target / "postgresql.conf").open("a") as f:
+                f.write(f"\ninclude '{self.pg_dir / 'shopstack.conf'}'\n")
+
+    def _format_kafka(self, bins: Binaries) -> None:
+        data = self.run / "kafka/data"
+        if (data / "meta.properties").exists():
+            return
+        with step("Formatting Kafka's KRaft storage"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run(
+                [
+                    str(bins.java),
+                    "-Xmx256m",
+                    f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'}",
+                    "-cp",
+                    f"{bins.kafka_libs}/*",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(self.run / "kafka/server.properties"),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+
+    # -- provisioning once the infrastructure answers -------------------------
+
+    def psql(self, bins: Binaries, sql: str) -> None:
+        subprocess.run(
+            [
+                str(bins.postgres_bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                self.settings["POSTGRES_PORT"],
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-f",
+                "-",
+            ],
+            input=sql,
+            text=True,
+            check=True,
+            env={**os.environ, "PGPASSWORD": self.settings["POSTGRES_PASSWORD"]},
+        )
+
+    def _provision(self, bins: Binaries) -> None:
+        from kit.kafka import ensure_topics
+
+        with step("Waiting for Postgres, Redis and Kafka"):
+            wait_until(self.infra_ready, timeout=120, what="Postgres, Redis and Kafka")
+        with step("Creating service databases and Kafka topics"):
+            self.psql(bins, render.databases_sql())
+            created = ensure_topics(f"127.0.0.1:{self.settings['KAFKA_PORT']}", KAFKA_TOPICS)
+            if created:
+                say(f"created topics: {', '.join(created)}")
+
+    # -- the commands ---------------------------------------------------------
+
+    def up(self) -> None:
+        bins = ensure_all(self.settings["KAFKA_VERSION"])
+        programs = self.programs(bins)
+        already = self.supervisor.running()
+        if not already:
+            check_ports_free(self.topology)
+        with step("Preparing the run folder"):
+            self._render_configs(programs)
+            self._init_postgres(bins)
+            self._format_kafka(bins)
+        with step("Starting processes under supervisord"):
+            if already:
+                self.supervisor.reload()
+            else:
+                self.supervisor.start_daemon()
+        self._provision(bins)
+        with step("Waiting for every instance, the gateway and Prometheus to be ready"):
+            wait_until(self.all_ready, timeout=180, what="the whole stack")
+
+    def down(self) -> None:
+        if not self.supervisor.running():
+            say("The local stack is not running.")
+            return
+        with step("Stopping every process"):
+            self.supervisor.shutdown()
+            wait_ports_closed(self.topology, timeout=15)
+
+    # -- readiness ------------------------------------------------------------
+
+    def infra_ready(self) -> dict[str, bool]:
+        from shopctl.readiness import infra_checks
+
+        return infra_checks(self.settings)
+
+    def all_ready(self) -> dict[str, bool]:
+        from shopctl.readiness import edge_checks, instance_checks
+
+        return {
+            **self.infra_ready(),
+            **instance_checks(self.topology),
+            **edge_checks(self.settings),
+        }

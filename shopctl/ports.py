@@ -1,0 +1,67 @@
+"""Every port the local stack binds, with the `.env` variable that moves it, so a clash
+is reported at once by name instead of as a crash deep in some log."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from shopctl.progress import StackError
+from shopctl.topology import SERVICES, Topology
+
+INFRA_PORT_VARS = (
+    "GATEWAY_PORT",
+    "PROMETHEUS_PORT",
+    "POSTGRES_PORT",
+    "REDIS_PORT",
+    "KAFKA_PORT",
+    "KAFKA_CONTROLLER_PORT",
+)
+
+
+def stack_ports(topology: Topology) -> list[tuple[int, str]]:
+    ports = [(topology.settings.port(var), var) for var in INFRA_PORT_VARS]
+    for service in SERVICES:
+        var = f"{service.upper()}_PORT"
+        ports += [(instance.port, var) for instance in topology.instances(service)]
+    return ports
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def check_ports_free(topology: Topology) -> None:
+    seen: dict[int, str] = {}
+    for port, var in stack_ports(topology):
+        if port in seen:
+            raise StackError(f"port {port} is given to both {seen[port]} and {var}; change one")
+        seen[port] = var
+        if not _bindable(port):
+            raise StackError(
+                f"port {port} ({var}) is already in use on 127.0.0.1; free it, or run "
+                f"with another port, e.g. `{var}={port + 1000} make up` (or edit .env)"
+            )
+
+
+def wait_ports_closed(topology: Topology, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        still = [f"{port} ({var})" for port, var in stack_ports(topology) if _listening(port)]
+        if not still:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"still listening after stop: {', '.join(still)}")
+        time.sleep(0.2)

@@ -1,0 +1,102 @@
+"""Is each part of the local stack answering? Used to wait during `up` and by `status`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from shopctl.progress import StackError, say
+from shopctl.topology import Settings, Topology
+
+
+def _postgres(settings: Settings) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=settings["POSTGRES_PORT"],
+            user="postgres",
+            password=settings["POSTGRES_PASSWORD"],
+            dbname="postgres",
+            connect_timeout=1,
+        ) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _redis(settings: Settings) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis(port=int(settings["REDIS_PORT"]), socket_timeout=1)
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def _kafka(settings: Settings) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{settings['KAFKA_PORT']}",
+            request_timeout_ms=2000,
+        )
+    except KafkaError:
+        return False
+    try:
+        admin.describe_cluster()
+        return True
+    except KafkaError:
+        return False
+    finally:
+        admin.close()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def infra_checks(settings: Settings) -> dict[str, bool]:
+    return {"postgres": _postgres(settings), "redis": _redis(settings), "kafka": _kafka(settings)}
+
+
+def instance_checks(topology: Topology) -> dict[str, bool]:
+    return {
+        instance.id: _http_ok(f"http://{instance.address}/health/ready")
+        for instance in topology.instances()
+    }
+
+
+def edge_checks(settings: Settings) -> dict[str, bool]:
+    return {
+        "gateway": _http_ok(f"http://127.0.0.1:{settings['GATEWAY_PORT']}/health"),
+        "prometheus": _http_ok(f"http://127.0.0.1:{settings['PROMETHEUS_PORT']}/-/ready"),
+    }
+
+
+def wait_until(check: Callable[[], dict[str, bool]], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    last_waiting: list[str] = []
+    while True:
+        waiting = [name for name, ok in check().items() if not ok]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{what} not ready after {timeout:.0f}s; still waiting for: "
+                f"{', '.join(waiting)} (see .run/logs/<name>.log, or `make logs`)"
+            )
+        if waiting != last_waiting:
+            say(f"waiting for: {', '.join(waiting)}")
+            last_waiting = waiting
+        time.sleep(0.5)

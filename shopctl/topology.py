@@ -1,0 +1,136 @@
+"""The stack's shape, derived once from `.env`: which services run, how many instances
+each, on which ports, and the environment every instance gets.
+
+Local mode, Docker mode, the gateway upstreams and Prometheus targets are all rendered
+from this, so an instance is never listed by hand in two places.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_FILE = ROOT / ".env"
+
+Mode = Literal["local", "docker"]
+
+SERVICES = ("auth", "cart", "orders", "payments")
+
+# Which shared infrastructure each service talks to; readiness checks follow this.
+SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
+    "auth": ("postgres", "redis"),
+    "cart": ("postgres", "redis"),
+    "orders": ("postgres", "redis", "kafka"),
+    "payments": ("postgres", "redis", "kafka"),
+}
+
+# Topics and their partition counts (key = order_id, so ordering holds per order).
+KAFKA_TOPICS = {"order-events": 6, "payment-events": 6}
+
+
+def read_env_file(path: Path = ENV_FILE) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip()
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    """`.env` with the process environment laid over it, as docker compose does."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def load(cls) -> Settings:
+        values = read_env_file()
+        values.update({k: v for k, v in os.environ.items() if k in values})
+        return cls(values)
+
+    def __getitem__(self, key: str) -> str:
+        return self.values[key]
+
+    def port(self, key: str) -> int:
+        return int(self.values[key])
+
+
+@dataclass(frozen=True)
+class Instance:
+    service: str
+    index: int  # 1-based
+    host: str
+    port: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}-{self.index}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def database_url(service: str, host: str, port: int) -> str:
+    # Development credentials: one role and one database per service, named after it.
+    return f"postgresql://{service}:{service}@{host}:{port}/{service}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    mode: Mode
+    settings: Settings
+
+    @classmethod
+    def load(cls, mode: Mode = "local") -> Topology:
+        return cls(mode, Settings.load())
+
+    def instance_count(self, service: str) -> int:
+        return int(self.settings[f"{service.upper()}_INSTANCES"])
+
+    def instances(self, service: str | None = None) -> list[Instance]:
+        names = SERVICES if service is None else (service,)
+        found = []
+        for name in names:
+            for index in range(1, self.instance_count(name) + 1):
+                if self.mode == "local":
+                    port = self.settings.port(f"{name.upper()}_PORT") + index - 1
+                    found.append(Instance(name, index, "127.0.0.1", port))
+                else:
+                    port = self.settings.port("SERVICE_HTTP_PORT")
+                    found.append(Instance(name, index, f"{name}-{index}", port))
+        return found
+
+    def infra_address(self, component: str) -> tuple[str, int]:
+        """Where services reach postgres, redis or kafka: loopback ports locally,
+        the compose service name and the image's own port in Docker mode."""
+        if self.mode == "local":
+            key = {"postgres": "POSTGRES_PORT", "redis": "REDIS_PORT", "kafka": "KAFKA_PORT"}
+            return "127.0.0.1", self.settings.port(key[component])
+        return component, {"postgres": 5432, "redis": 6379, "kafka": 9092}[component]
+
+    def instance_env(self, instance: Instance) -> dict[str, str]:
+        """Every environment variable an instance gets; the same names in both modes."""
+        deps = SERVICE_DEPENDENCIES[instance.service]
+        pg_host, pg_port = self.infra_address("postgres")
+        redis_host, redis_port = self.infra_address("redis")
+        kafka_host, kafka_port = self.infra_address("kafka")
+        env = {
+            "SERVICE_NAME": instance.service,
+            "INSTANCE_ID": instance.id,
+            # Local instances share the host, so they bind loopback only.
+            "HTTP_HOST": "127.0.0.1" if self.mode == "local" else "0.0.0.0",
+            "HTTP_PORT": str(instance.port),
+            "LOG_LEVEL": "INFO",
+            "DATABASE_URL": database_url(instance.service, pg_host, pg_port),
+            "REDIS_URL": f"redis://{redis_host}:{redis_port}/0",
+        }
+        if "kafka" in deps:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = f"{kafka_host}:{kafka_port}"
+        return env
