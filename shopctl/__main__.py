@@ -66,7 +66,10 @@ def main() -> int:
         print(f"shopctl: {exc}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as exc:
-        print(f"shopctl: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})", file=sys.stderr)
+        print(
+            f"shopctl: {' '.join(map(str, exc.cmd))} failed (exit {exc.returncode})",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from shopctl import render
 from shopctl.install import Binaries, ensure_all
 from shopctl.ports import check_ports_free, wait_ports_closed
-from shopctl.progress import StackError, say, step
+from shopctl.progress import say, step
 from shopctl.readiness import wait_until
 from shopctl.supervisor import VENV_BIN, Program, Supervisor, render_config
 from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
@@ -78,7 +78,11 @@ class LocalStack:
                 user="postgres" if _runs_as_postgres() else None,
             ),
             Program(
-                "redis", f"{bins.redis_server} {run / 'redis/redis.conf'}", run / "redis", 10, "infra"
+                "redis",
+                f"{bins.redis_server} {run / 'redis/redis.conf'}",
+                run / "redis",
+                10,
+                "infra",
             ),
             Program(
                 "kafka",

@@ -45,10 +45,12 @@ def _bindable(port: int) -> bool:
 
 def check_ports_free(topology: Topology) -> None:
     seen: dict[int, str] = {}
-    for port, var in stack_ports(topology):
-        if port in seen:
+    ports = stack_ports(topology)
+    for port, var in ports:
+        if port in seen and seen[port] != var:
             raise StackError(f"port {port} is given to both {seen[port]} and {var}; change one")
         seen[port] = var
+    for port, var in ports:
         if not _bindable(port):
             raise StackError(
                 f"port {port} ({var}) is already in use on 127.0.0.1; free it, or run "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -11,9 +12,17 @@ from shopctl.progress import StackError, say
 from shopctl.topology import Settings, Topology
 
 
+def _tcp_open(port: str) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", int(port))) == 0
+
+
 def _postgres(settings: Settings) -> bool:
     import psycopg
 
+    if not _tcp_open(settings["POSTGRES_PORT"]):
+        return False
     try:
         with psycopg.connect(
             host="127.0.0.1",
@@ -32,9 +41,11 @@ def _postgres(settings: Settings) -> bool:
 def _redis(settings: Settings) -> bool:
     import redis
 
+    if not _tcp_open(settings["REDIS_PORT"]):
+        return False
     try:
-        client = redis.Redis(port=int(settings["REDIS_PORT"]), socket_timeout=1)
-        return bool(client.ping())
+        with redis.Redis(port=int(settings["REDIS_PORT"]), socket_timeout=1) as client:
+            return bool(client.ping())
     except redis.RedisError:
         return False
 
@@ -43,6 +54,9 @@ def _kafka(settings: Settings) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    # kafka-python leaks a socket when its bootstrap is refused, so knock first.
+    if not _tcp_open(settings["KAFKA_PORT"]):
+        return False
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=f"127.0.0.1:{settings['KAFKA_PORT']}",

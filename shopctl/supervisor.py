@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,17 +65,22 @@ class Supervisor:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def _proxy(self) -> Any:
+    @contextmanager
+    def _rpc(self) -> Iterator[Any]:
         transport = SupervisorTransport(None, None, f"unix://{self.socket}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        try:
+            yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+        finally:
+            transport.close()
 
     def start_daemon(self) -> None:
         subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(self.conf)], check=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
-                if self._proxy().supervisor.getState()["statename"] == "RUNNING":
-                    return
+                with self._rpc() as rpc:
+                    if rpc.getState()["statename"] == "RUNNING":
+                        return
             except (OSError, xmlrpc.client.Fault):
                 pass
             time.sleep(0.2)
@@ -81,39 +88,43 @@ class Supervisor:
 
     def reload(self) -> None:
         """Apply a re-rendered configuration: add, drop or restart changed programs."""
-        proxy = self._proxy()
-        added, changed, removed = proxy.supervisor.reloadConfig()[0]
-        for name in removed + changed:
-            proxy.supervisor.stopProcessGroup(name)
-            proxy.supervisor.removeProcessGroup(name)
-        for name in added + changed:
-            proxy.supervisor.addProcessGroup(name)
-        for info in proxy.supervisor.getAllProcessInfo():
-            if info["statename"] in ("STOPPED", "EXITED", "FATAL"):
-                proxy.supervisor.startProcess(info["name"], False)
+        with self._rpc() as rpc:
+            added, changed, removed = rpc.reloadConfig()[0]
+            for name in removed + changed:
+                rpc.stopProcessGroup(name)
+                rpc.removeProcessGroup(name)
+            for name in added + changed:
+                rpc.addProcessGroup(name)
+            for info in rpc.getAllProcessInfo():
+                if info["statename"] in ("STOPPED", "EXITED", "FATAL"):
+                    rpc.startProcess(info["name"], False)
 
     def processes(self) -> list[dict[str, Any]]:
         if not self.running():
             return []
-        return list(self._proxy().supervisor.getAllProcessInfo())
+        with self._rpc() as rpc:
+            return list(rpc.getAllProcessInfo())
 
     def signal(self, name: str, sig: signal.Signals) -> None:
-        self._proxy().supervisor.signalProcess(name, sig.name.removeprefix("SIG"))
+        with self._rpc() as rpc:
+            rpc.signalProcess(name, sig.name.removeprefix("SIG"))
 
     def stop(self, name: str) -> None:
-        self._proxy().supervisor.stopProcess(name, True)
+        with self._rpc() as rpc:
+            rpc.stopProcess(name, True)
 
     def start(self, name: str) -> None:
-        self._proxy().supervisor.startProcess(name, True)
+        with self._rpc() as rpc:
+            rpc.startProcess(name, True)
 
     def shutdown(self, timeout: float = 120) -> None:
         """Stop every program (in reverse priority) and then supervisord itself."""
         pid = self.pid()
         if pid is None:
             return
-        proxy = self._proxy()
-        proxy.supervisor.stopAllProcesses(True)
-        proxy.supervisor.shutdown()
+        with self._rpc() as rpc:
+            rpc.stopAllProcesses(True)
+            rpc.shutdown()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

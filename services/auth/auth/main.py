@@ -4,15 +4,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from kit import Postgres, Redis, create_app
-
 from auth.config import AuthSettings
+from kit import Component, Postgres, Redis, create_app
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def build_app(settings: AuthSettings) -> FastAPI:
-    components = [Postgres(settings, migrations_dir=MIGRATIONS), Redis(settings)]
+    components: list[Component] = [Postgres(settings, migrations_dir=MIGRATIONS), Redis(settings)]
     return create_app(settings, components=components)
 
 

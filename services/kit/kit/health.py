@@ -15,12 +15,12 @@ from kit.components import Component
 from kit.metrics import DEPENDENCY_UP
 
 
-async def _probe(component: Component, timeout: float) -> dict[str, Any]:
+async def _probe(component: Component, limit_seconds: float) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(component.check(), timeout)
+        await asyncio.wait_for(component.check(), limit_seconds)
     except TimeoutError:
-        return {"status": "down", "error": f"no answer within {timeout:g}s"}
+        return {"status": "down", "error": f"no answer within {limit_seconds:g}s"}
     except Exception as exc:
         return {"status": "down", "error": f"{type(exc).__name__}: {exc}".strip()}
     return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

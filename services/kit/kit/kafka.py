@@ -9,6 +9,7 @@ so the event loop never waits on a broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -67,15 +68,14 @@ def ensure_topics(
         existing = set(admin.list_topics())
         missing = {name: n for name, n in topics.items() if name not in existing}
         if missing:
-            try:
+            # Another process may create a topic between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
                     {
                         name: {"num_partitions": n, "replication_factor": replication_factor}
                         for name, n in missing.items()
                     }
                 )
-            except TopicAlreadyExistsError:
-                pass  # another instance created it between our list and create
         return sorted(missing)
     finally:
         admin.close()
@@ -163,5 +163,3 @@ class EventProducer:
         for client in (self._producer, self._admin):
             if client is not None:
                 await asyncio.to_thread(client.close)
-
-

@@ -71,7 +71,7 @@ async def apply_migrations(conn: AsyncConnection, migrations: list[Migration]) -
                         "add a new migration instead of editing an applied one"
                     )
                 continue
-            await conn.execute(sql.SQL(migration.sql))  # type: ignore[arg-type]
+            await conn.execute(sql.SQL(migration.sql))
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),

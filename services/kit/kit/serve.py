@@ -10,7 +10,7 @@ from kit.settings import ServiceSettings
 
 
 def main() -> None:
-    settings = ServiceSettings()
+    settings = ServiceSettings()  # type: ignore[call-arg]  # SERVICE_NAME comes from the environment
     uvicorn.run(
         f"{settings.service_name}.main:app",
         host=settings.http_host,

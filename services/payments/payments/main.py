@@ -4,15 +4,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from kit import EventProducer, Postgres, Redis, create_app
-
+from kit import Component, EventProducer, Postgres, Redis, create_app
 from payments.config import PaymentsSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def build_app(settings: PaymentsSettings) -> FastAPI:
-    components = [
+    components: list[Component] = [
         Postgres(settings, migrations_dir=MIGRATIONS),
         Redis(settings),
         EventProducer(settings),

@@ -1,0 +1,53 @@
+# Shopstack. Every target calls shopctl or a tool in the project's virtualenv
+# (.cache/venv, created on first use); `make help` lists them.
+PYTHON ?= python3
+VENV := .cache/venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments
+
+.DEFAULT_GOAL := help
+.PHONY: help up down status logs test lint format unit static integration clean
+
+help: ## List every target with what it does
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
+
+$(STAMP): requirements-dev.txt services/*/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(SERVICE_PACKAGES) -r requirements-dev.txt
+	touch $(STAMP)
+
+up: $(STAMP) ## Start the whole stack (Docker mode if an engine answers, else local mode)
+	$(PY) -m shopctl up
+
+down: $(STAMP) ## Stop the whole stack; leaves no process or listening port
+	$(PY) -m shopctl down
+
+status: $(STAMP) ## Table of every process: state, readiness, memory (RSS)
+	$(PY) -m shopctl status
+
+logs: $(STAMP) ## Follow logs (all, or SERVICE=cart for one service's instances)
+	$(PY) -m shopctl logs --service "$(SERVICE)"
+
+test: lint unit static integration ## Everything CI runs: lint, unit, Docker-mode checks, integration
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on services/ and shopctl/
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+unit: $(STAMP) ## Unit tests (no servers)
+	$(PY) -m pytest -m unit tests/unit
+
+static: $(STAMP) ## Docker-mode files checked without an engine: hadolint, compose validation, parity
+	$(PY) -m pytest -m static tests/unit
+
+integration: $(STAMP) ## Integration tests against a real local stack they start and stop on shifted ports
+	$(PY) -m pytest -m integration tests/integration
+
+clean: down ## Stop the stack and delete its data (.run); caches in .cache stay
+	rm -rf .run

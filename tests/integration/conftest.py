@@ -1,0 +1,31 @@
+"""One real local stack for the integration tests: every port shifted by +10000 and its
+own run folder, so it never touches a stack the developer has running. Started once per
+session and stopped (by its own supervisord) at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shopctl.local import LocalStack
+from shopctl.ports import INFRA_PORT_VARS
+from shopctl.topology import ROOT, SERVICES, Settings, Topology, read_env_file
+
+PORT_SHIFT = 10000
+
+
+def shifted_topology() -> Topology:
+    values = read_env_file()
+    for var in [*INFRA_PORT_VARS, *(f"{s.upper()}_PORT" for s in SERVICES)]:
+        values[var] = str(int(values[var]) + PORT_SHIFT)
+    return Topology("local", Settings(values))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    local = LocalStack(shifted_topology(), run=ROOT / ".run" / "test-stack")
+    local.down()  # a run that was interrupted may have left its stack behind
+    local.up()
+    yield local
+    local.down()

@@ -1,0 +1,178 @@
+import json
+import logging
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from pydantic import BaseModel, Field
+
+from kit import DependencyUnavailable, ServiceSettings, ShopError, create_app
+from kit.logging import JsonFormatter, request_id_var
+from tests.unit.kit_fakes import FakeComponent
+
+pytestmark = pytest.mark.unit
+
+
+class OutOfStock(ShopError):
+    status = 409
+    type = "out-of-stock"
+    title = "Out of stock"
+
+
+class Line(BaseModel):
+    quantity: int = Field(ge=1, le=99)
+
+
+router = APIRouter()
+
+
+@router.get("/things/{thing_id}")
+async def read_thing(thing_id: int) -> dict[str, int]:
+    return {"id": thing_id}
+
+
+@router.post("/lines")
+async def add_line(line: Line) -> dict[str, int]:
+    return {"quantity": line.quantity}
+
+
+@router.get("/sold-out")
+async def sold_out() -> None:
+    raise OutOfStock("product p1 has 0 left", product_ids=["p1"])
+
+
+@router.get("/db-down")
+async def db_down() -> None:
+    raise DependencyUnavailable("postgres")
+
+
+@router.get("/bug")
+async def bug() -> None:
+    raise RuntimeError("secret internals")
+
+
+def make_client(*components: FakeComponent) -> TestClient:
+    settings = ServiceSettings(service_name="unit", instance_id="unit-1")
+    app = create_app(settings, routers=[router], components=components)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_validation_error_is_problem_json_naming_the_field() -> None:
+    with make_client() as client:
+        response = client.post("/lines", json={"quantity": 0})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/validation-error")
+    assert "body.quantity" in body["detail"]
+    assert body["errors"][0]["location"] == ["body", "quantity"]
+
+
+def test_domain_error_keeps_its_status_type_and_extensions() -> None:
+    with make_client() as client:
+        body = client.get("/sold-out").json()
+    assert body["status"] == 409
+    assert body["type"].endswith("/out-of-stock")
+    assert body["product_ids"] == ["p1"]
+    assert body["instance"] == "/sold-out"
+
+
+def test_dependency_outage_is_503_with_retry_after() -> None:
+    with make_client() as client:
+        response = client.get("/db-down")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["dependency"] == "postgres"
+
+
+def test_unexpected_error_is_500_without_internals() -> None:
+    with make_client() as client:
+        response = client.get("/bug")
+    assert response.status_code == 500
+    assert "secret" not in response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_route_is_problem_json_404() -> None:
+    with make_client() as client:
+        response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/not-found")
+
+
+def test_request_id_is_echoed_or_minted() -> None:
+    with make_client() as client:
+        given = client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+        minted = client.get("/health/live")
+        hostile = client.get("/health/live", headers={"X-Request-ID": "a b\x7f<script>"})
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(minted.headers["x-request-id"]) == 32
+    assert hostile.headers["x-request-id"] != "a b\x7f<script>"
+
+
+def _requests(route: str, status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "http_requests_total",
+        {"service": "unit", "method": "GET", "route": route, "status": status},
+    )
+    return value or 0.0
+
+
+def test_metrics_label_the_route_template_never_the_raw_path() -> None:
+    before = _requests("/things/{thing_id}", "200")
+    with make_client() as client:
+        client.get("/things/41")
+        client.get("/things/42")
+        client.get("/no/such/path")
+        exposition = client.get("/metrics").text
+    assert _requests("/things/{thing_id}", "200") == before + 2
+    assert "/things/41" not in exposition
+    assert _requests("<unmatched>", "404") >= 1
+
+
+def test_ready_names_each_dependency_and_fails_when_one_is_down() -> None:
+    with make_client(FakeComponent("postgres", healthy=False), FakeComponent("redis")) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["postgres"]["status"] == "down"
+    assert "refused" in checks["postgres"]["error"]
+    assert checks["redis"]["status"] == "up"
+
+
+def test_ready_is_200_when_every_dependency_answers() -> None:
+    with make_client(FakeComponent("postgres"), FakeComponent("redis")) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+
+
+def test_a_hanging_dependency_makes_ready_fail_fast() -> None:
+    with make_client(FakeComponent("kafka", hangs=True)) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert "no answer within" in response.json()["checks"]["kafka"]["error"]
+
+
+def test_components_start_with_the_app_and_stop_in_reverse() -> None:
+    first, second = FakeComponent("a"), FakeComponent("b")
+    order: list[str] = []
+    first.events, second.events = order, order
+    with make_client(first, second):
+        assert order == ["start", "start"]
+    assert order == ["start", "start", "stop", "stop"]
+
+
+def test_json_log_lines_carry_request_id_and_extras() -> None:
+    formatter = JsonFormatter("cart", "cart-2")
+    record = logging.makeLogRecord({"msg": "hello", "levelname": "INFO", "route": "/cart"})
+    token = request_id_var.set("rid-1")
+    try:
+        line = json.loads(formatter.format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "hello"
+    assert line["request_id"] == "rid-1"
+    assert line["instance"] == "cart-2"
+    assert line["route"] == "/cart"

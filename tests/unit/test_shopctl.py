@@ -1,0 +1,108 @@
+import socket
+from pathlib import Path
+
+import pytest
+
+from kit.migrations import MigrationError, load_migrations
+from shopctl import render
+from shopctl.ports import INFRA_PORT_VARS, check_ports_free, stack_ports
+from shopctl.progress import StackError
+from shopctl.supervisor import Program, render_config
+from shopctl.topology import SERVICES, Settings, Topology, read_env_file
+
+pytestmark = pytest.mark.unit
+
+
+def topology(mode: str = "local", **overrides: str) -> Topology:
+    values = read_env_file()
+    # Off the defaults, so that a stack the developer is running does not interfere.
+    for var in [*INFRA_PORT_VARS, *(f"{s.upper()}_PORT" for s in SERVICES)]:
+        values[var] = str(int(values[var]) + 31000)
+    values.update(overrides)
+    return Topology(mode, Settings(values))  # type: ignore[arg-type]
+
+
+def test_instance_counts_and_ports_come_from_env() -> None:
+    t = topology(CART_INSTANCES="3", CART_PORT="9000")
+    assert [i.address for i in t.instances("cart")] == [
+        "127.0.0.1:9000",
+        "127.0.0.1:9001",
+        "127.0.0.1:9002",
+    ]
+    assert len(t.instances()) == 2 + 3 + 2 + 2
+
+
+def test_every_instance_gets_its_own_database_and_only_its_dependencies() -> None:
+    t = topology()
+    for instance in t.instances():
+        env = t.instance_env(instance)
+        assert env["DATABASE_URL"].endswith(f"/{instance.service}")
+        assert env["INSTANCE_ID"] == instance.id
+        assert ("KAFKA_BOOTSTRAP_SERVERS" in env) == (instance.service in ("orders", "payments"))
+
+
+def test_docker_mode_uses_the_same_variable_names() -> None:
+    local, docker = topology("local"), topology("docker")
+    for a, b in zip(local.instances(), docker.instances(), strict=True):
+        assert local.instance_env(a).keys() == docker.instance_env(b).keys()
+    assert docker.instance_env(docker.instances("auth")[0])["DATABASE_URL"].startswith(
+        "postgresql://auth:auth@postgres:5432/"
+    )
+
+
+def test_gateway_and_prometheus_list_every_instance_and_hide_internals(tmp_path: Path) -> None:
+    t = topology(ORDERS_INSTANCES="3")
+    nginx = render.nginx_conf(t, tmp_path)
+    prometheus = render.prometheus_yml(t)
+    for instance in t.instances():
+        assert f"server {instance.address} " in nginx
+        assert f'"{instance.address}"' in prometheus
+    assert "location ~ ^/(internal|metrics)(/|$) { return 404; }" in nginx
+    assert "non_idempotent" not in nginx.split("proxy_next_upstream ")[1].split(";")[0]
+
+
+def test_databases_sql_creates_a_role_and_database_per_service() -> None:
+    sql = render.databases_sql()
+    for service in SERVICES:
+        assert f"CREATE DATABASE {service} OWNER {service}" in sql
+
+
+def test_supervisor_config_escapes_percent_in_environment(tmp_path: Path) -> None:
+    program = Program("x-1", "true", tmp_path, 50, "service", env={"A": "50%"})
+    assert 'environment=A="50%%"' in render_config(tmp_path, [program])
+
+
+def test_a_taken_port_is_named_with_its_variable() -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        t = topology(REDIS_PORT=str(port))
+        with pytest.raises(StackError, match=rf"port {port} \(REDIS_PORT\)"):
+            check_ports_free(t)
+
+
+def test_two_variables_on_one_port_are_refused() -> None:
+    t = topology(PROMETHEUS_PORT="39101")
+    assert (39101, "AUTH_PORT") in stack_ports(t)
+    with pytest.raises(StackError, match="both"):
+        check_ports_free(t)
+
+
+def test_migrations_must_be_numbered_and_unique(tmp_path: Path) -> None:
+    (tmp_path / "0001_first.sql").write_text("SELECT 1;")
+    (tmp_path / "0002_second.sql").write_text("SELECT 2;")
+    assert [m.version for m in load_migrations(tmp_path)] == [1, 2]
+    (tmp_path / "0002_again.sql").write_text("SELECT 3;")
+    with pytest.raises(MigrationError, match="share a version"):
+        load_migrations(tmp_path)
+    (tmp_path / "0002_again.sql").unlink()
+    (tmp_path / "third.sql").write_text("SELECT 4;")
+    with pytest.raises(MigrationError, match="NNNN_description"):
+        load_migrations(tmp_path)
+
+
+def test_every_service_ships_valid_migrations() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for service in SERVICES:
+        assert load_migrations(root / "services" / service / "migrations")
