@@ -17,6 +17,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.serializer import Deserializer, Serializer
 
 from kit.errors import DependencyUnavailable
 from kit.settings import ServiceSettings
@@ -24,6 +25,24 @@ from kit.settings import ServiceSettings
 log = logging.getLogger("kit.kafka")
 
 REQUEST_TIMEOUT_MS = 5000
+
+
+class KeySerde(Serializer, Deserializer):  # type: ignore[misc]
+    """Record keys are strings (an order id), so all of one order's events share a partition."""
+
+    def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes | None:
+        return None if data is None else str(data).encode()
+
+    def deserialize(self, topic: str, headers: list[tuple[str, bytes]], data: bytes) -> str | None:
+        return None if data is None else data.decode()
+
+
+class JsonSerde(Serializer, Deserializer):  # type: ignore[misc]
+    def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes:
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def deserialize(self, topic: str, headers: list[tuple[str, bytes]], data: bytes) -> Any:
+        return json.loads(data)
 
 
 def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
@@ -35,8 +54,8 @@ def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
         "linger_ms": 5,
         "request_timeout_ms": REQUEST_TIMEOUT_MS,
         "max_block_ms": REQUEST_TIMEOUT_MS,
-        "key_serializer": lambda key: key.encode() if key is not None else None,
-        "value_serializer": lambda value: json.dumps(value, separators=(",", ":")).encode(),
+        "key_serializer": KeySerde(),
+        "value_serializer": JsonSerde(),
     }
 
 
@@ -50,8 +69,8 @@ def consumer_config(bootstrap_servers: str, group_id: str, client_id: str) -> di
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "request_timeout_ms": 30000,
-        "key_deserializer": lambda key: key.decode() if key is not None else None,
-        "value_deserializer": lambda value: json.loads(value),
+        "key_deserializer": KeySerde(),
+        "value_deserializer": JsonSerde(),
     }
 
 

@@ -1,0 +1,70 @@
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from shopctl.local import LocalStack
+from shopctl.ports import stack_ports
+from shopctl.status import status_table
+
+pytestmark = pytest.mark.integration
+
+
+def _descendants(pid: int) -> set[int]:
+    found, stack = set(), [pid]
+    while stack:
+        current = stack.pop()
+        found.add(current)
+        try:
+            stack += map(int, Path(f"/proc/{current}/task/{current}/children").read_text().split())
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None:
+    rows, total_kib = status_table(stack)
+    names = {row[0] for row in rows}
+    assert names == {
+        "postgres",
+        "redis",
+        "kafka",
+        "gateway",
+        "prometheus",
+        *(i.id for i in stack.topology.instances()),
+    }
+    assert all(row[1] == "RUNNING" and row[3] == "yes" for row in rows), rows
+    assert total_kib > 0
+
+
+def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:
+    supervisord = stack.supervisor.pid()
+    assert supervisord is not None
+    processes = _descendants(supervisord)
+    assert len(processes) > 13  # supervisord, 13 programs and their children
+
+    stack.down()
+    assert not [pid for pid in processes if _alive(pid)]
+    assert not [f"{port} ({var})" for port, var in stack_ports(stack.topology) if _listening(port)]
+
+    started = time.monotonic()
+    stack.up()
+    elapsed = time.monotonic() - started
+    print(f"second up: all ready in {elapsed:.1f}s")
+    assert all(row[3] == "yes" for row in status_table(stack)[0])

@@ -1,0 +1,58 @@
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from shopctl.local import LocalStack
+from shopctl.topology import SERVICE_DEPENDENCIES
+
+pytestmark = pytest.mark.integration
+
+
+def _ready_bodies(stack: LocalStack) -> dict[str, tuple[int, dict[str, Any]]]:
+    bodies = {}
+    for instance in stack.topology.instances():
+        response = httpx.get(f"http://{instance.address}/health/ready", timeout=5)
+        bodies[instance.id] = (response.status_code, response.json())
+    return bodies
+
+
+def _pids(stack: LocalStack) -> dict[str, int]:
+    return {p["name"]: p["pid"] for p in stack.supervisor.processes()}
+
+
+def _wait_for(predicate: Any, timeout: float) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, f"not within {timeout}s"
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def test_postgres_outage_is_reported_and_recovered_without_restarts(stack: LocalStack) -> None:
+    users = [
+        i.id for i in stack.topology.instances() if "postgres" in SERVICE_DEPENDENCIES[i.service]
+    ]
+    before = _pids(stack)
+    stack.supervisor.stop("postgres")
+    try:
+        _wait_for(lambda: all(code == 503 for code, _ in _ready_bodies(stack).values()), 15)
+        started = time.monotonic()
+        bodies = _ready_bodies(stack)
+        # Fast, honest answers while the database is away: no hang, 503 naming Postgres.
+        assert time.monotonic() - started < 8 * 2.5
+        for instance_id in users:
+            code, body = bodies[instance_id]
+            assert code == 503
+            assert body["checks"]["postgres"]["status"] == "down"
+            assert body["checks"]["redis"]["status"] == "up"
+    finally:
+        stack.supervisor.start("postgres")
+    recovered_in = _wait_for(
+        lambda: all(code == 200 for code, _ in _ready_bodies(stack).values()), 30
+    )
+    print(f"all instances ready again {recovered_in:.1f}s after Postgres came back")
+    after = _pids(stack)
+    # Nobody crashed or was restarted by supervisord: the same processes recovered.
+    assert {i: after[i] for i in users} == {i: before[i] for i in users}
