@@ -67,6 +67,14 @@ def build_compose_check() -> Path:
         capture_output=True,
         text=True,
         check=False,
+        # Modules and build cache stay in the git-ignored .cache, writable so that
+        # deleting .cache needs no `go clean`.
+        env={
+            **os.environ,
+            "GOMODCACHE": str(ROOT / ".cache" / "go" / "mod"),
+            "GOCACHE": str(ROOT / ".cache" / "go" / "build"),
+            "GOFLAGS": "-modcacherw",
+        },
     )
     if result.returncode != 0:
         raise DockerCheckError(f"building compose-check failed:\n{result.stderr.strip()}")

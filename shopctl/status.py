@@ -17,18 +17,25 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in text.split()]
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (Postgres's backends, nginx's workers, ...)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(_children(current))
+    return found
+
+
 def tree_rss_kib(pid: int) -> int:
     total = 0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
+    for member in process_tree(pid):
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
             continue
-        stack.extend(_children(current))
     return total
 
 

@@ -1,27 +1,14 @@
 import os
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
 from shopctl.local import LocalStack
 from shopctl.ports import stack_ports
-from shopctl.status import status_table
+from shopctl.status import process_tree, status_table
 
 pytestmark = pytest.mark.integration
-
-
-def _descendants(pid: int) -> set[int]:
-    found, stack = set(), [pid]
-    while stack:
-        current = stack.pop()
-        found.add(current)
-        try:
-            stack += map(int, Path(f"/proc/{current}/task/{current}/children").read_text().split())
-        except OSError:
-            pass
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -56,7 +43,7 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
 def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:
     supervisord = stack.supervisor.pid()
     assert supervisord is not None
-    processes = _descendants(supervisord)
+    processes = process_tree(supervisord)
     assert len(processes) > 13  # supervisord, 13 programs and their children
 
     stack.down()
