@@ -50,5 +50,5 @@ static: $(STAMP) ## Docker-mode files checked without an engine: hadolint, compo
 integration: $(STAMP) ## Integration tests against a real local stack they start and stop on shifted ports
 	$(PY) -m pytest -m integration tests/integration
 
-clean: down ## Stop the stack and delete its data (.run); caches in .cache stay
-	rm -rf .run
+clean: $(STAMP) ## Stop the stack and delete its data (.run, Docker volumes); caches in .cache stay
+	$(PY) -m shopctl clean

@@ -36,6 +36,8 @@ def run(command: str, service: str | None) -> int:
     if mode == "docker":
         say("Docker mode (a Docker engine answers; MODE=local overrides)")
         handlers = {"up": docker.up, "down": docker.down, "status": docker.status}
+        if command == "clean":
+            return docker.compose("down", "--volumes")
         return handlers[command]() if command != "logs" else docker.logs(service)
 
     from shopctl.local import LocalStack
@@ -50,6 +52,9 @@ def run(command: str, service: str | None) -> int:
     if command == "down":
         stack.down()
         return 0
+    if command == "clean":
+        stack.clean()
+        return 0
     if command == "status":
         return print_status(stack)
     return _local_logs(service)
@@ -57,7 +62,7 @@ def run(command: str, service: str | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "logs"])
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "clean"])
     parser.add_argument("--service", help="for logs: only this service's instances")
     args = parser.parse_args()
     try:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from functools import cached_property
 from pathlib import Path
 
 from shopctl import render
@@ -37,27 +38,26 @@ class LocalStack:
 
     # -- layout ---------------------------------------------------------------
 
-    @property
+    @cached_property
     def pg_dir(self) -> Path:
-        return self.run / "postgres"
-
-    def _pg_data(self) -> Path:
-        """Postgres's data folder. It lives in the run folder when the `postgres` account
-        can reach it; a checkout under a private folder (mode 0700, as `mktemp -d` makes)
-        gets a folder under /var/lib/shopstack instead, linked from the run folder."""
-        link = self.pg_dir / "data"
-        if link.exists() or not _runs_as_postgres():
-            return link
-        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.pg_dir)])
+        """Postgres's folder (data, config, socket). It lives in the run folder when the
+        `postgres` account can reach it; a checkout under a private folder (mode 0700, as
+        `mktemp -d` makes) gets one under /var/lib/shopstack instead, linked from the run
+        folder, because Postgres must read all of it as `postgres`."""
+        link = self.run / "postgres"
+        if link.exists() or link.is_symlink() or not _runs_as_postgres():
+            return link.resolve()
+        self.run.mkdir(parents=True, exist_ok=True)
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.run)])
         if probe.returncode == 0:
             return link
         digest = hashlib.sha256(str(self.run).encode()).hexdigest()[:12]
-        outside = Path("/var/lib/shopstack") / digest / "postgres-data"
-        outside.parent.mkdir(parents=True, exist_ok=True)
-        shutil.chown(outside.parent, "postgres", "postgres")
+        outside = Path("/var/lib/shopstack") / digest / "postgres"
+        outside.mkdir(parents=True, exist_ok=True)
+        shutil.chown(outside, "postgres", "postgres")
         link.symlink_to(outside)
-        say(f"Postgres data lives in {outside} (the checkout is private to root)")
-        return link
+        say(f"Postgres's folder is {outside} (the checkout is private to root)")
+        return outside
 
     # -- programs -------------------------------------------------------------
 
@@ -159,9 +159,11 @@ class LocalStack:
 
     def _init_postgres(self, bins: Binaries) -> None:
         self.pg_dir.mkdir(parents=True, exist_ok=True)
+        if _runs_as_postgres():
+            shutil.chown(self.pg_dir, "postgres", "postgres")
         socket_dir = self.pg_dir / "socket"
         socket_dir.mkdir(exist_ok=True)
-        data = self._pg_data()
+        data = self.pg_dir / "data"
         conf = render.templates.get_template("postgres/postgresql.conf.j2").render(
             port=self.settings["POSTGRES_PORT"], socket_dir=socket_dir
         )
@@ -173,10 +175,6 @@ class LocalStack:
         if (data / "PG_VERSION").exists():
             return
         with step("Creating the Postgres cluster"):
-            target = data.resolve()
-            target.mkdir(parents=True, exist_ok=True)
-            if _runs_as_postgres():
-                shutil.chown(target, "postgres", "postgres")
             # initdb reads the superuser password from a file only its own user can read.
             pwfile = self.pg_dir / "initdb-password"
             pwfile.write_text(self.settings["POSTGRES_PASSWORD"] + "\n")
@@ -188,7 +186,7 @@ class LocalStack:
                     *as_pg,
                     str(bins.postgres_bin / "initdb"),
                     "-D",
-                    str(target),
+                    str(data),
                     "-U",
                     "postgres",
                     f"--pwfile={pwfile}",
@@ -201,7 +199,7 @@ class LocalStack:
                 stdout=subprocess.DEVNULL,
             )
             pwfile.unlink()
-            with (target / "postgresql.conf").open("a") as f:
+            with (data / "postgresql.conf").open("a") as f:
                 f.write(f"\ninclude '{self.pg_dir / 'shopstack.conf'}'\n")
 
     def _format_kafka(self, bins: Binaries) -> None:
@@ -283,6 +281,15 @@ class LocalStack:
         self._provision(bins)
         with step("Waiting for every instance, the gateway and Prometheus to be ready"):
             wait_until(self.all_ready, timeout=180, what="the whole stack")
+
+    def clean(self) -> None:
+        """Stop the stack and delete its data (a relocated Postgres folder included)."""
+        self.down()
+        link = self.run / "postgres"
+        if link.is_symlink():
+            shutil.rmtree(link.resolve(), ignore_errors=True)
+        shutil.rmtree(self.run, ignore_errors=True)
+        say(f"Deleted {self.run}")
 
     def down(self) -> None:
         if not self.supervisor.running():
