@@ -197,6 +197,7 @@ class LocalStack:
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
+                cwd=self.pg_dir,  # the postgres account may not enter the caller's folder
             )
             pwfile.unlink()
             with (data / "postgresql.conf").open("a") as f:
