@@ -27,7 +27,7 @@ def stack_ports(topology: Topology) -> list[tuple[int, str]]:
     return ports
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -61,7 +61,7 @@ def check_ports_free(topology: Topology) -> None:
 def wait_ports_closed(topology: Topology, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        still = [f"{port} ({var})" for port, var in stack_ports(topology) if _listening(port)]
+        still = [f"{port} ({var})" for port, var in stack_ports(topology) if listening(port)]
         if not still:
             return
         if time.monotonic() > deadline:

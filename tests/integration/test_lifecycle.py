@@ -1,11 +1,10 @@
 import os
-import socket
 import time
 
 import pytest
 
 from shopctl.local import LocalStack
-from shopctl.ports import stack_ports
+from shopctl.ports import listening, stack_ports
 from shopctl.status import process_tree, status_table
 
 pytestmark = pytest.mark.integration
@@ -17,12 +16,6 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None:
@@ -48,7 +41,7 @@ def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:
 
     stack.down()
     assert not [pid for pid in processes if _alive(pid)]
-    assert not [f"{port} ({var})" for port, var in stack_ports(stack.topology) if _listening(port)]
+    assert not [f"{port} ({var})" for port, var in stack_ports(stack.topology) if listening(port)]
 
     started = time.monotonic()
     stack.up()
