@@ -15,8 +15,8 @@ from pathlib import Path
 
 from shopctl import render
 from shopctl.install import Binaries, ensure_all
-from shopctl.ports import check_ports_free, wait_ports_closed
-from shopctl.progress import say, step
+from shopctl.ports import check_ports_distinct, check_ports_free, wait_ports_closed
+from shopctl.progress import StackError, say, step
 from shopctl.readiness import wait_until
 from shopctl.supervisor import VENV_BIN, Program, Supervisor, render_config
 from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
@@ -268,6 +268,8 @@ class LocalStack:
         bins = ensure_all(self.settings["KAFKA_VERSION"])
         programs = self.programs(bins)
         already = self.supervisor.running()
+        # A running stack holds its own ports; only a fresh start can probe them.
+        check_ports_distinct(self.topology)
         if not already:
             check_ports_free(self.topology)
         with step("Preparing the run folder"):
@@ -302,6 +304,14 @@ class LocalStack:
 
     # -- readiness ------------------------------------------------------------
 
+    def _raise_if_fatal(self) -> None:
+        fatal = [p["name"] for p in self.supervisor.processes() if p["statename"] == "FATAL"]
+        if fatal:
+            raise StackError(
+                f"gave up restarting {', '.join(fatal)}; see .run/logs/<name>.log "
+                "(a port taken by another program is the usual cause)"
+            )
+
     def infra_ready(self) -> dict[str, bool]:
         from shopctl.readiness import infra_checks
 
@@ -310,6 +320,7 @@ class LocalStack:
     def all_ready(self) -> dict[str, bool]:
         from shopctl.readiness import edge_checks, instance_checks
 
+        self._raise_if_fatal()
         return {
             **self.infra_ready(),
             **instance_checks(self.topology),

@@ -43,14 +43,17 @@ def _bindable(port: int) -> bool:
         return True
 
 
-def check_ports_free(topology: Topology) -> None:
+def check_ports_distinct(topology: Topology) -> None:
     seen: dict[int, str] = {}
-    ports = stack_ports(topology)
-    for port, var in ports:
+    for port, var in stack_ports(topology):
         if port in seen and seen[port] != var:
             raise StackError(f"port {port} is given to both {seen[port]} and {var}; change one")
         seen[port] = var
-    for port, var in ports:
+
+
+def check_ports_free(topology: Topology) -> None:
+    check_ports_distinct(topology)
+    for port, var in stack_ports(topology):
         if not _bindable(port):
             raise StackError(
                 f"port {port} ({var}) is already in use on 127.0.0.1; free it, or run "
