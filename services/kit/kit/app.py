@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from kit import metrics
-from kit.components import Component
+from kit.components import Component, Lifecycle
+from kit.consul import ConsulAgents, ServiceRegistration
+from kit.discovery import ServiceDiscovery
 from kit.errors import install_error_handlers
 from kit.health import health_router
 from kit.logging import configure_logging
 from kit.requests import RequestContextMiddleware
+from kit.service_client import ServiceClient
 from kit.settings import ServiceSettings
 
 
@@ -23,26 +26,52 @@ def create_app(
     *,
     routers: Sequence[APIRouter] = (),
     components: Sequence[Component] = (),
+    calls: Sequence[str] = (),
 ) -> FastAPI:
+    """`components` are this instance's own dependencies (they decide readiness);
+    `calls` names the services it calls, found through Consul."""
     configure_logging(
         service=settings.service_name, instance=settings.instance, level=settings.log_level
     )
+    # Started in this order after the components, stopped in reverse before them.
+    parts: list[Lifecycle] = []
+    registration: ServiceRegistration | None = None
+    client: ServiceClient | None = None
+    agents: ConsulAgents | None = None
+    if settings.consul_addresses:
+        agents = ConsulAgents(settings.consul_addresses)
+        if calls:
+            discovery = ServiceDiscovery(agents, calls, caller=settings.service_name)
+            client = ServiceClient(
+                discovery,
+                caller=settings.service_name,
+                timeout=settings.dependency_timeout_seconds * 2,
+            )
+            parts += [discovery, client]
+        registration = ServiceRegistration(settings, agents)
+        parts.append(registration)
+    elif calls:
+        raise ValueError(f"{settings.service_name} calls {list(calls)} but has no Consul")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for component in components:
-            await component.start()
+        for part in [*components, *parts]:
+            await part.start()
         try:
             yield
         finally:
             # Uvicorn runs this after the server stopped accepting and in-flight requests
             # finished, so nothing still needs the pools being closed here.
-            for component in reversed(components):
-                await component.stop()
+            for part in reversed([*components, *parts]):
+                await part.stop()
+            if agents:
+                await agents.close()
 
     app = FastAPI(title=f"shopstack-{settings.service_name}", lifespan=lifespan)
     app.state.settings = settings
     app.state.components = {c.name: c for c in components}
+    app.state.registration = registration
+    app.state.services = client
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     install_error_handlers(app)
     app.include_router(

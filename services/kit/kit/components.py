@@ -7,14 +7,16 @@ from __future__ import annotations
 from typing import Protocol
 
 
-class Component(Protocol):
-    name: str
-
+class Lifecycle(Protocol):
     async def start(self) -> None:
-        """Begin connecting. Must not fail or block when the dependency is down: the
-        instance starts anyway and reports not-ready until the dependency answers."""
+        """Begin working. Must not fail or block when a dependency is down: the
+        instance starts anyway (and reports not-ready until it answers)."""
+
+    async def stop(self) -> None: ...
+
+
+class Component(Lifecycle, Protocol):
+    name: str
 
     async def check(self) -> None:
         """Raise if the dependency does not answer now (bounded by a timeout)."""
-
-    async def stop(self) -> None: ...

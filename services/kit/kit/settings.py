@@ -20,6 +20,20 @@ class ServiceSettings(BaseSettings):
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
 
+    # Consul agents' HTTP addresses, comma-separated (host:port); the first that answers
+    # is used. Empty: the instance neither registers nor discovers (unit tests, tools).
+    consul_http_addrs: str = ""
+    # The address other instances reach this one at (its container name in Docker mode).
+    service_address: str = ""
+    service_version: str = "0.1.0"
+    consul_check_interval: str = "2s"
+    consul_check_timeout: str = "1s"
+    # Consul's reaper runs about every 30 s, so one minute is its practical minimum.
+    consul_deregister_critical_after: str = "1m"
+    # After deregistering on SIGTERM, keep serving this long so the gateway and callers
+    # see the instance leave before it stops accepting connections.
+    deregister_grace_seconds: float = 1.5
+
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     # Every call to a dependency is bounded, so a dead dependency costs a fast 503.
@@ -30,3 +44,11 @@ class ServiceSettings(BaseSettings):
     @property
     def instance(self) -> str:
         return self.instance_id or self.service_name
+
+    @property
+    def advertised_address(self) -> str:
+        return self.service_address or self.http_host
+
+    @property
+    def consul_addresses(self) -> list[str]:
+        return [a.strip() for a in self.consul_http_addrs.split(",") if a.strip()]

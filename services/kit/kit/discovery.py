@@ -1,0 +1,111 @@
+"""Healthy instances of other services, from Consul's health API with blocking queries:
+each watcher waits on Consul until the passing set changes, so the cache follows kills
+and restarts within a round trip. If Consul is unreachable the last known set stays in
+use; callers keep working on what they knew."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from prometheus_client import Gauge
+
+from kit.consul import AGENT_ERRORS, ConsulAgents
+
+log = logging.getLogger("kit.discovery")
+
+KNOWN_INSTANCES = Gauge(
+    "discovery_instances",
+    "Passing instances of a service known to this instance.",
+    ["service", "target"],
+)
+BLOCKING_WAIT = "30s"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    address: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+class EndpointSource(Protocol):
+    def endpoints(self, target: str) -> tuple[Endpoint, ...]: ...
+
+
+class ServiceDiscovery:
+    def __init__(self, agents: ConsulAgents, targets: Iterable[str], *, caller: str) -> None:
+        self.agents = agents
+        self.targets = tuple(targets)
+        self.caller = caller
+        self._endpoints: dict[str, tuple[Endpoint, ...]] = {t: () for t in self.targets}
+        self._first_answer = {t: asyncio.Event() for t in self.targets}
+        self._watchers: list[asyncio.Task[None]] = []
+
+    def endpoints(self, target: str) -> tuple[Endpoint, ...]:
+        return self._endpoints[target]
+
+    async def wait_known(self, target: str, within: float) -> None:
+        async with asyncio.timeout(within):
+            await self._first_answer[target].wait()
+
+    async def start(self) -> None:
+        self._watchers = [asyncio.create_task(self._watch(t)) for t in self.targets]
+
+    async def _watch(self, target: str) -> None:
+        index: str | None = None
+
+        async def passing(agent: Any) -> tuple[str, list[dict[str, Any]]]:
+            # Returns when the passing set differs from the one at `index`, or after
+            # BLOCKING_WAIT with the same set.
+            result: tuple[str, list[dict[str, Any]]] = await agent.health.service(
+                target, passing=True, index=index, wait=BLOCKING_WAIT
+            )
+            return result
+
+        while True:
+            try:
+                index, entries = await self.agents.call(passing, within=40)
+            except AGENT_ERRORS as exc:
+                # Keep the last known set; start over with a plain query once Consul
+                # (possibly another agent, with its own index) answers again.
+                log.warning(
+                    "consul unreachable; using last known instances",
+                    extra={"target": target, "error": repr(exc)},
+                )
+                index = None
+                await asyncio.sleep(1)
+                continue
+            endpoints = tuple(
+                sorted(
+                    (
+                        Endpoint(
+                            id=e["Service"]["ID"],
+                            address=e["Service"]["Address"] or e["Node"]["Address"],
+                            port=e["Service"]["Port"],
+                        )
+                        for e in entries
+                    ),
+                    key=lambda endpoint: endpoint.id,
+                )
+            )
+            if endpoints != self._endpoints[target]:
+                log.info(
+                    "instances changed",
+                    extra={"target": target, "instances": [e.id for e in endpoints]},
+                )
+            self._endpoints[target] = endpoints
+            KNOWN_INSTANCES.labels(self.caller, target).set(len(endpoints))
+            self._first_answer[target].set()
+
+    async def stop(self) -> None:
+        for watcher in self._watchers:
+            watcher.cancel()
+        self._watchers = []
