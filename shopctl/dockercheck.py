@@ -17,13 +17,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from shopctl.gobuild import BIN_DIR, go_build
+from shopctl.progress import StackError
 from shopctl.topology import ROOT, SERVICES
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_CHECK_SOURCE = ROOT / "infra" / "compose-check"
-COMPOSE_CHECK_BINARY = ROOT / ".cache" / "bin" / "compose-check"
+COMPOSE_CHECK_BINARY = BIN_DIR / "compose-check"
 HADOLINT = ROOT / ".cache" / "venv" / "bin" / "hadolint"
-GO_FALLBACK = Path("/usr/local/go/bin/go")
 
 
 class DockerCheckError(Exception):
@@ -44,42 +45,12 @@ def _find_tool(name: str, fallback: Path) -> Path:
     raise DockerCheckError(f"{name} not found on PATH nor at {fallback}")
 
 
-def _is_stale(binary: Path, sources: Iterable[Path]) -> bool:
-    if not binary.exists():
-        return True
-    built = binary.stat().st_mtime
-    return any(source.stat().st_mtime > built for source in sources)
-
-
 def build_compose_check() -> Path:
     """Build compose-check into .cache/bin unless it is newer than its sources."""
-    sources = [p for p in COMPOSE_CHECK_SOURCE.iterdir() if p.suffix in {".go", ".mod", ".sum"}]
-    if not _is_stale(COMPOSE_CHECK_BINARY, sources):
-        return COMPOSE_CHECK_BINARY
-    go = _find_tool("go", GO_FALLBACK)
-    COMPOSE_CHECK_BINARY.parent.mkdir(parents=True, exist_ok=True)
-    # Build into a temporary name so an interrupted build never leaves a binary that
-    # looks fresh.
-    partial = COMPOSE_CHECK_BINARY.with_name(COMPOSE_CHECK_BINARY.name + ".partial")
-    result = subprocess.run(
-        [str(go), "build", "-trimpath", "-o", str(partial), "."],
-        cwd=COMPOSE_CHECK_SOURCE,
-        capture_output=True,
-        text=True,
-        check=False,
-        # Modules and build cache stay in the git-ignored .cache, writable so that
-        # deleting .cache needs no `go clean`.
-        env={
-            **os.environ,
-            "GOMODCACHE": str(ROOT / ".cache" / "go" / "mod"),
-            "GOCACHE": str(ROOT / ".cache" / "go" / "build"),
-            "GOFLAGS": "-modcacherw",
-        },
-    )
-    if result.returncode != 0:
-        raise DockerCheckError(f"building compose-check failed:\n{result.stderr.strip()}")
-    partial.replace(COMPOSE_CHECK_BINARY)
-    return COMPOSE_CHECK_BINARY
+    try:
+        return go_build(".", COMPOSE_CHECK_BINARY, COMPOSE_CHECK_SOURCE)
+    except StackError as exc:
+        raise DockerCheckError(str(exc)) from exc
 
 
 def load_compose_project(

@@ -1,5 +1,6 @@
 """What local mode needs on the machine, installed only when missing: Debian packages
-for Postgres, Redis, nginx and Prometheus, and Apache Kafka's jars from Maven Central.
+for Postgres, Redis and nginx, Apache Kafka's jars from Maven Central, and Consul,
+consul-template and Prometheus built from their Go modules.
 Every step is idempotent and quick when its result is already there."""
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from shopctl.consul_build import ensure_consul_binaries
 from shopctl.progress import StackError, say, step
+from shopctl.prometheus_build import ensure_prometheus
+from shopctl.prometheus_build import module_dir as prometheus_module_dir
+from shopctl.prometheus_ui import ensure_prometheus_ui
 from shopctl.topology import ROOT
 
 CACHE = ROOT / ".cache"
@@ -20,7 +25,6 @@ DEBIAN_PACKAGES = {
     "postgresql": "/usr/lib/postgresql",
     "redis-server": "/usr/bin/redis-server",
     "nginx": "/usr/sbin/nginx",
-    "prometheus": "/usr/bin/prometheus",
     "openjdk-17-jre-headless": "/usr/bin/java",
     "maven": "/usr/bin/mvn",
 }
@@ -32,8 +36,11 @@ class Binaries:
     redis_server: Path
     nginx: Path
     prometheus: Path
+    prometheus_ui: Path  # the web UI's static files, built with npm
     java: Path
     kafka_libs: Path
+    consul: Path
+    consul_template: Path
 
 
 def _root_prefix() -> list[str]:
@@ -108,13 +115,17 @@ def ensure_kafka_jars(version: str) -> Path:
 
 def ensure_all(kafka_version: str) -> Binaries:
     ensure_debian_packages()
+    consul, consul_template = ensure_consul_binaries()
     binaries = Binaries(
         postgres_bin=postgres_bin_dir(),
         redis_server=Path("/usr/bin/redis-server"),
         nginx=Path("/usr/sbin/nginx"),
-        prometheus=Path("/usr/bin/prometheus"),
+        prometheus=ensure_prometheus(),
+        prometheus_ui=ensure_prometheus_ui(prometheus_module_dir()),
         java=Path(shutil.which("java") or "/usr/bin/java"),
         kafka_libs=ensure_kafka_jars(kafka_version),
+        consul=consul,
+        consul_template=consul_template,
     )
     say("All local-mode software is present.")
     return binaries

@@ -69,6 +69,21 @@ class LocalStack:
         )
         infra = [
             Program(
+                "consul",
+                # A single in-memory server agent (Consul's -dev mode) on loopback, with
+                # DNS and gRPC off; restarting it forgets every registration, which the
+                # instances notice and repair by registering again.
+                f"{bins.consul} agent -dev -node shopstack -bind 127.0.0.1 -client 127.0.0.1 "
+                f"-http-port {s['CONSUL_HTTP_PORT']} -server-port {s['CONSUL_SERVER_PORT']} "
+                f"-serf-lan-port {s['CONSUL_SERF_LAN_PORT']} "
+                f"-serf-wan-port {s['CONSUL_SERF_WAN_PORT']} "
+                "-https-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -log-level warn",
+                run,
+                5,
+                "infra",
+                stop_signal="INT",  # Consul's graceful leave
+            ),
+            Program(
                 "postgres",
                 f"{bins.postgres_bin / 'postgres'} -D {self.pg_dir / 'data'}",
                 self.pg_dir,
@@ -118,12 +133,12 @@ class LocalStack:
             ),
             Program(
                 "gateway",
-                f"{bins.nginx} -c {run / 'nginx/nginx.conf'} -p {run / 'nginx'} "
-                f"-e {run / 'nginx/error.log'}",
+                # consul-template renders the upstreams and runs nginx as its child.
+                f"{bins.consul_template} -config {run / 'nginx/consul-template.hcl'}",
                 run / "nginx",
                 90,
                 "edge",
-                stop_signal="QUIT",  # nginx's graceful shutdown
+                stop_signal="QUIT",  # passed on to nginx: its graceful shutdown
             ),
         ]
         return infra + services + edge
@@ -134,13 +149,26 @@ class LocalStack:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
-    def _render_configs(self, programs: list[Program]) -> None:
+    def _render_configs(self, programs: list[Program], bins: Binaries) -> None:
         run, s, t = self.run, self.settings, render.templates
         (run / "logs").mkdir(parents=True, exist_ok=True)
         for folder in ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp"):
             (run / folder).mkdir(parents=True, exist_ok=True)
         self._write(run / "nginx/nginx.conf", render.nginx_conf(self.topology, run))
+        self._write(run / "nginx/upstreams.ctmpl", render.upstreams_template())
+        self._write(
+            run / "nginx/consul-template.hcl",
+            render.consul_template_hcl(self.topology, run, nginx=bins.nginx),
+        )
         self._write(run / "prometheus/prometheus.yml", render.prometheus_yml(self.topology))
+        # Prometheus, built without embedded assets, serves its UI from ./web/ui/static
+        # when its working directory is named "prometheus".
+        ui_link = run / "prometheus/web/ui/static"
+        ui_link.parent.mkdir(parents=True, exist_ok=True)
+        if ui_link.is_symlink() and ui_link.resolve() != bins.prometheus_ui.resolve():
+            ui_link.unlink()
+        if not ui_link.is_symlink():
+            ui_link.symlink_to(bins.prometheus_ui)
         self._write(
             run / "redis/redis.conf",
             t.get_template("redis/redis.conf.j2").render(
@@ -254,8 +282,8 @@ class LocalStack:
     def _provision(self, bins: Binaries) -> None:
         from kit.kafka import ensure_topics
 
-        with step("Waiting for Postgres, Redis and Kafka"):
-            wait_until(self.infra_ready, timeout=120, what="Postgres, Redis and Kafka")
+        with step("Waiting for Consul, Postgres, Redis and Kafka"):
+            wait_until(self.infra_ready, timeout=120, what="Consul, Postgres, Redis and Kafka")
         with step("Creating service databases and Kafka topics"):
             self.psql(bins, render.databases_sql())
             created = ensure_topics(f"127.0.0.1:{self.settings['KAFKA_PORT']}", KAFKA_TOPICS)
@@ -273,7 +301,7 @@ class LocalStack:
         if not already:
             check_ports_free(self.topology)
         with step("Preparing the run folder"):
-            self._render_configs(programs)
+            self._render_configs(programs, bins)
             self._init_postgres(bins)
             self._format_kafka(bins)
         with step("Starting processes under supervisord"):

@@ -80,8 +80,23 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def _consul(settings: Settings) -> bool:
+    try:
+        leader = httpx.get(
+            f"http://127.0.0.1:{settings['CONSUL_HTTP_PORT']}/v1/status/leader", timeout=1.0
+        )
+    except httpx.HTTPError:
+        return False
+    return leader.status_code == 200 and leader.json() != ""
+
+
 def infra_checks(settings: Settings) -> dict[str, bool]:
-    return {"postgres": _postgres(settings), "redis": _redis(settings), "kafka": _kafka(settings)}
+    return {
+        "consul": _consul(settings),
+        "postgres": _postgres(settings),
+        "redis": _redis(settings),
+        "kafka": _kafka(settings),
+    }
 
 
 def instance_checks(topology: Topology) -> dict[str, bool]:

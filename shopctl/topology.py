@@ -27,6 +27,9 @@ SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "payments": ("postgres", "redis", "kafka"),
 }
 
+# Docker mode runs Consul as a Raft cluster of this many servers.
+CONSUL_SERVERS = 3
+
 # Topics and their partition counts (key = order_id, so ordering holds per order).
 KAFKA_TOPICS = {"order-events": 6, "payment-events": 6}
 
@@ -115,6 +118,20 @@ class Topology:
             return "127.0.0.1", self.settings.port(key[component])
         return component, {"postgres": 5432, "redis": 6379, "kafka": 9092}[component]
 
+    def consul_address(self) -> str:
+        """The Consul HTTP address for the gateway and Prometheus. In Docker mode every
+        server answers to the network alias `consul`, and Go's dialer tries each address
+        the name resolves to, so a dead server is passed over."""
+        if self.mode == "local":
+            return f"127.0.0.1:{self.settings['CONSUL_HTTP_PORT']}"
+        return "consul:8500"
+
+    def consul_agents(self) -> list[str]:
+        """The Consul agents a service instance registers with, in order of preference."""
+        if self.mode == "local":
+            return [self.consul_address()]
+        return [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
+
     def instance_env(self, instance: Instance) -> dict[str, str]:
         """Every environment variable an instance gets; the same names in both modes."""
         deps = SERVICE_DEPENDENCIES[instance.service]
@@ -130,6 +147,8 @@ class Topology:
             "LOG_LEVEL": "INFO",
             "DATABASE_URL": database_url(instance.service, pg_host, pg_port),
             "REDIS_URL": f"redis://{redis_host}:{redis_port}/0",
+            "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents()),
+            "SERVICE_ADDRESS": instance.host,
         }
         if "kafka" in deps:
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"{kafka_host}:{kafka_port}"

@@ -1,6 +1,6 @@
 """Docker mode checked without a Docker engine: docker-compose.yml as compose-go loads it
-(schema, `.env` interpolation) must agree with shopctl's topology, and the service
-Dockerfiles must pass hadolint and stay identical but for the service name."""
+(schema, `.env` interpolation) must agree with shopctl's topology and the files it
+renders, and the Dockerfiles (services, gateway) must pass hadolint."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shopctl.dockercheck import hadolint, load_compose_project, service_dockerfiles
 from shopctl.render import write_docker_configs
-from shopctl.topology import KAFKA_TOPICS, ROOT, SERVICES, Topology
+from shopctl.topology import CONSUL_SERVERS, KAFKA_TOPICS, ROOT, SERVICES, Topology
 
+CONSUL_SERVER_NAMES = [f"consul-{n}" for n in range(1, CONSUL_SERVERS + 1)]
 INFRA_SERVICES = {"postgres", "redis", "kafka", "gateway", "prometheus", "grafana"}
+INFRA_SERVICES |= set(CONSUL_SERVER_NAMES)
 ONE_SHOT_SERVICES = {"kafka-init"}
 # Published host port of each service -> the .env key that sets it.
 PUBLISHED_PORTS = {
@@ -24,11 +27,16 @@ PUBLISHED_PORTS = {
     "postgres": "POSTGRES_PORT",
     "redis": "REDIS_PORT",
     "kafka": "KAFKA_PORT",
+    "consul-1": "CONSUL_HTTP_PORT",
 }
 STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana"}
+STATEFUL_SERVICES |= set(CONSUL_SERVER_NAMES)
+GATEWAY_DOCKERFILE = ROOT / "infra" / "nginx" / "Dockerfile"
 # Files rendered by write_docker_configs and where docker-compose.yml mounts them.
 RENDERED_MOUNTS = {
     "nginx.conf": ("gateway", "/etc/nginx/nginx.conf"),
+    "upstreams.ctmpl": ("gateway", "/etc/consul-template/upstreams.ctmpl"),
+    "consul-template.hcl": ("gateway", "/etc/consul-template/gateway.hcl"),
     "prometheus.yml": ("prometheus", "/etc/prometheus/prometheus.yml"),
     "databases.sql": ("postgres", "/docker-entrypoint-initdb.d/10-databases.sql"),
 }
@@ -55,6 +63,39 @@ def topology() -> Topology:
 
 def _is_instance(name: str) -> bool:
     return re.fullmatch(rf"({'|'.join(SERVICES)})-\d+", name) is not None
+
+
+def _bind_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path of a service's bind mounts."""
+    binds = [v for v in service.get("volumes") or [] if v["type"] == "bind"]
+    return {v["target"]: v["source"] for v in binds}
+
+
+def _rendered(filename: str) -> str:
+    """Where compose expects shopctl to have rendered a file."""
+    return str(ROOT / ".run" / "docker" / filename)
+
+
+def _hcl_string(hcl: str, key: str, indent: str = "  ") -> str:
+    """The string value of `key` at the given indentation ("" = top level)."""
+    found = re.findall(rf'^{indent}{key}\s*=\s*"([^"]*)"', hcl, flags=re.MULTILINE)
+    assert len(found) == 1, f"expected one `{key} = ...` in consul-template.hcl: {found}"
+    return found[0]
+
+
+def _hcl_list(hcl: str, key: str) -> list[str]:
+    found = re.findall(rf"^\s*{key}\s*=\s*(\[.*\])\s*$", hcl, flags=re.MULTILINE)
+    assert len(found) == 1, f"expected one `{key} = [...]` in consul-template.hcl: {found}"
+    values: list[str] = yaml.safe_load(found[0])
+    return values
+
+
+def _dockerfile_instruction(path: Path, instruction: str) -> list[str]:
+    """The JSON-form arguments of the last INSTRUCTION in a Dockerfile."""
+    found = re.findall(rf"^{instruction}\s+(\[.*\])\s*$", path.read_text(), flags=re.MULTILINE)
+    assert found, f"{path}: no {instruction} in JSON form"
+    args: list[str] = yaml.safe_load(found[-1])
+    return args
 
 
 def _has_pinned_tag(image: str) -> bool:
@@ -94,6 +135,46 @@ def test_service_dockerfiles_pin_their_base_image() -> None:
     for path in service_dockerfiles().values():
         defaults = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", path.read_text(), flags=re.MULTILINE)
         assert defaults and all(_has_pinned_tag(image) for image in defaults), path
+
+
+@pytest.mark.unit
+def test_gateway_dockerfile_passes_hadolint() -> None:
+    hadolint([GATEWAY_DOCKERFILE])
+
+
+@pytest.mark.unit
+def test_gateway_dockerfile_pins_its_images_as_env_does(topology: Topology) -> None:
+    text = GATEWAY_DOCKERFILE.read_text()
+    for key in ("NGINX_IMAGE", "CONSUL_TEMPLATE_IMAGE"):
+        defaults = re.findall(rf"^ARG {key}=(\S+)$", text, flags=re.MULTILINE)
+        assert defaults == [topology.settings[key]], f"ARG {key} default: {defaults}"
+    assert re.search(r"^FROM \$\{CONSUL_TEMPLATE_IMAGE\} AS (\S+)$", text, flags=re.MULTILINE)
+    assert re.search(r"^FROM \$\{NGINX_IMAGE\}$", text, flags=re.MULTILINE)
+
+
+@pytest.mark.unit
+def test_gateway_is_built_from_its_dockerfile(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    build = services["gateway"]["build"]
+    assert Path(build["context"]) == ROOT
+    assert ROOT / build["dockerfile"] == GATEWAY_DOCKERFILE
+    for key in ("NGINX_IMAGE", "CONSUL_TEMPLATE_IMAGE"):
+        assert build["args"][key] == topology.settings[key], key
+
+
+@pytest.mark.unit
+def test_gateway_stops_the_way_consul_template_stops_nginx(
+    services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    write_docker_configs(topology, tmp_path)
+    hcl = (tmp_path / "consul-template.hcl").read_text()
+    stop_signal = services["gateway"].get("stop_signal")
+    if stop_signal is None:
+        found = re.findall(r"^STOPSIGNAL (\S+)$", GATEWAY_DOCKERFILE.read_text(), flags=re.M)
+        stop_signal = found[-1] if found else "SIGTERM"
+    # consul-template exits on its own kill_signal and passes exec's on to nginx.
+    assert stop_signal == _hcl_string(hcl, "kill_signal", indent="")
 
 
 @pytest.mark.unit
@@ -159,11 +240,21 @@ def test_instances_wait_for_the_infrastructure_they_use(
 ) -> None:
     for instance in topology.instances():
         depends_on = services[instance.id].get("depends_on") or {}
-        wanted = {"postgres", "redis"}
+        wanted = {"postgres", "redis", *CONSUL_SERVER_NAMES}
         if "KAFKA_BOOTSTRAP_SERVERS" in topology.instance_env(instance):
             wanted |= {"kafka", "kafka-init"}
         assert wanted <= depends_on.keys(), instance.id
-    assert {i.id for i in topology.instances()} <= services["gateway"]["depends_on"].keys()
+
+
+@pytest.mark.unit
+def test_gateway_and_prometheus_follow_consul_not_the_instances(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    instances = {instance.id for instance in topology.instances()}
+    for name in ("gateway", "prometheus"):
+        depends_on = (services[name].get("depends_on") or {}).keys()
+        assert set(CONSUL_SERVER_NAMES) <= depends_on, name
+        assert not depends_on & instances, f"{name} waits on instances: {depends_on & instances}"
 
 
 @pytest.mark.unit
@@ -221,19 +312,117 @@ def test_compose_mounts_every_rendered_config(
     rendered = {path.name for path in write_docker_configs(topology, tmp_path)}
     assert rendered == RENDERED_MOUNTS.keys()
     for filename, (service, target) in RENDERED_MOUNTS.items():
-        binds = [v for v in services[service]["volumes"] if v["type"] == "bind"]
-        mounts = {(v["source"], v["target"]) for v in binds}
-        source = str(ROOT / ".run" / "docker" / filename)
-        assert (source, target) in mounts, f"{service} does not mount .run/docker/{filename}"
+        mounts = _bind_mounts(services[service])
+        assert mounts.get(target) == _rendered(filename), (
+            f"{service} does not mount .run/docker/{filename} at {target}"
+        )
 
 
 @pytest.mark.unit
-def test_rendered_gateway_and_prometheus_reach_every_instance(
+def test_gateway_mounts_what_its_command_and_config_read(
+    services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    """Follow the chain the gateway starts from: the image's command names the
+    consul-template config, which names the template and nginx's config, which includes
+    the upstreams file consul-template writes. Each file read must be mounted."""
+    write_docker_configs(topology, tmp_path)
+    mounts = _bind_mounts(services["gateway"])
+    command = services["gateway"].get("entrypoint") or _dockerfile_instruction(
+        GATEWAY_DOCKERFILE, "ENTRYPOINT"
+    )
+    command = command + (
+        services["gateway"].get("command") or _dockerfile_instruction(GATEWAY_DOCKERFILE, "CMD")
+    )
+    assert command[0] == "consul-template" and "-config" in command, command
+    config = command[command.index("-config") + 1]
+    assert mounts.get(config) == _rendered("consul-template.hcl"), f"{config} not mounted"
+
+    hcl = (tmp_path / "consul-template.hcl").read_text()
+    source = _hcl_string(hcl, "source")
+    assert mounts.get(source) == _rendered("upstreams.ctmpl"), f"{source} not mounted"
+    nginx = _hcl_list(hcl, "command")
+    assert nginx[0] == "nginx" and "-c" in nginx, nginx
+    nginx_conf = nginx[nginx.index("-c") + 1]
+    assert mounts.get(nginx_conf) == _rendered("nginx.conf"), f"{nginx_conf} not mounted"
+
+    # nginx reads the upstreams consul-template writes (into the container, not a mount).
+    destination = _hcl_string(hcl, "destination")
+    includes = re.findall(r"^\s*include\s+(\S+);", (tmp_path / "nginx.conf").read_text(), re.M)
+    assert destination in includes, f"nginx.conf does not include {destination}"
+    assert destination not in mounts, f"{destination} is mounted: consul-template writes it"
+    assert _hcl_string(hcl, "address") == topology.consul_address()
+
+
+@pytest.mark.unit
+def test_gateway_upstreams_follow_every_service_in_consul(
     topology: Topology, tmp_path: Path
 ) -> None:
     write_docker_configs(topology, tmp_path)
+    template = (tmp_path / "upstreams.ctmpl").read_text()
     nginx = (tmp_path / "nginx.conf").read_text()
-    prometheus = (tmp_path / "prometheus.yml").read_text()
+    for service in SERVICES:
+        block = re.search(rf"^upstream {service} \{{(.*?)^\}}", template, re.M | re.S)
+        assert block, f"upstreams.ctmpl has no `upstream {service}`"
+        ranges = re.findall(r'\[\[-?\s*range service "([^"]+)"', block.group(1))
+        assert ranges == [f"{service}|passing"], f"upstream {service} ranges over {ranges}"
+    # No instance is written down: every server comes from Consul.
     for instance in topology.instances():
-        assert f"server {instance.address} " in nginx, instance.id
-        assert f'"{instance.address}"' in prometheus, instance.id
+        assert instance.host not in template + nginx, instance.id
+    # Every upstream the routes use is one the template defines.
+    routed = set(re.findall(r"proxy_pass http://([\w-]+)", nginx))
+    assert routed and routed <= set(SERVICES), routed
+
+
+@pytest.mark.unit
+def test_prometheus_finds_every_service_through_consul(topology: Topology, tmp_path: Path) -> None:
+    write_docker_configs(topology, tmp_path)
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    discovered: set[str] = set()
+    static_targets: list[str] = []
+    for job in config["scrape_configs"]:
+        for sd in job.get("consul_sd_configs") or []:
+            assert sd["server"] == topology.consul_address(), job["job_name"]
+            discovered |= set(sd.get("services") or [])
+        for static in job.get("static_configs") or []:
+            static_targets += static.get("targets") or []
+    assert discovered == set(SERVICES)
+    for instance in topology.instances():
+        hosts = {target.rpartition(":")[0] for target in static_targets}
+        assert instance.host not in hosts, f"static target for {instance.id}"
+
+
+@pytest.mark.unit
+def test_consul_runs_as_a_raft_cluster_of_the_topology_size(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    servers = sorted(name for name in services if re.fullmatch(r"consul-\d+", name))
+    assert servers == sorted(CONSUL_SERVER_NAMES)
+    alias, _, port = topology.consul_address().rpartition(":")
+    assert port == "8500"
+    for name in servers:
+        service = services[name]
+        assert service["image"] == topology.settings["CONSUL_IMAGE"], name
+        aliases = ((service.get("networks") or {}).get("default") or {}).get("aliases") or []
+        assert alias in aliases, f"{name} does not answer to {alias!r}"
+        command = service.get("command") or []
+        assert command[:2] == ["agent", "-server"], f"{name}: {command}"
+        assert f"-bootstrap-expect={CONSUL_SERVERS}" in command, f"{name}: {command}"
+        joins = sorted(arg.partition("=")[2] for arg in command if arg.startswith("-retry-join="))
+        assert joins == sorted(CONSUL_SERVER_NAMES), f"{name} retry-joins {joins}"
+        assert "-client=0.0.0.0" in command, f"{name}: HTTP API not reachable from the network"
+        assert "-ui" in command, f"{name}: no UI"
+        targets = [v["target"] for v in service.get("volumes") or [] if v["type"] == "volume"]
+        assert "/consul/data" in targets, f"{name} keeps its Raft data in the container"
+
+
+@pytest.mark.unit
+def test_instances_register_with_every_consul_server(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    for instance in topology.instances():
+        env = services[instance.id]["environment"]
+        agents = env["CONSUL_HTTP_ADDRS"].split(",")
+        assert sorted(a.rpartition(":")[0] for a in agents) == CONSUL_SERVER_NAMES, instance.id
+        assert all(a.rpartition(":")[2] == "8500" for a in agents), instance.id
+        # Consul's health check dials the address the instance registers.
+        assert env["SERVICE_ADDRESS"] == instance.id, instance.id

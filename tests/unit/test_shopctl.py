@@ -50,15 +50,37 @@ def test_docker_mode_uses_the_same_variable_names() -> None:
     )
 
 
-def test_gateway_and_prometheus_list_every_instance_and_hide_internals(tmp_path: Path) -> None:
-    t = topology(ORDERS_INSTANCES="3")
+def test_gateway_takes_its_upstreams_from_consul_and_hides_internals(tmp_path: Path) -> None:
+    t = topology()
     nginx = render.nginx_conf(t, tmp_path)
-    prometheus = render.prometheus_yml(t)
-    for instance in t.instances():
-        assert f"server {instance.address} " in nginx
-        assert f'"{instance.address}"' in prometheus
+    assert f"include {tmp_path / 'nginx' / 'upstreams.conf'};" in nginx
     assert "location ~ ^/(internal|metrics)(/|$) { return 404; }" in nginx
     assert "non_idempotent" not in nginx.split("proxy_next_upstream ")[1].split(";")[0]
+    template = render.upstreams_template()
+    for service in SERVICES:
+        assert f"upstream {service} {{" in template
+        assert f'range service "{service}|passing"' in template
+    hcl = render.consul_template_hcl(t, tmp_path, nginx=Path("/usr/sbin/nginx"))
+    assert f'address = "127.0.0.1:{t.settings["CONSUL_HTTP_PORT"]}"' in hcl
+    assert "attempts = 0" in hcl  # never stops retrying Consul, keeps the last upstreams
+    assert f'"/usr/sbin/nginx", "-c", "{tmp_path / "nginx" / "nginx.conf"}"' in hcl
+
+
+def test_prometheus_finds_every_service_through_consul() -> None:
+    t = topology()
+    prometheus = render.prometheus_yml(t)
+    assert "consul_sd_configs" in prometheus
+    assert f'server: "127.0.0.1:{t.settings["CONSUL_HTTP_PORT"]}"' in prometheus
+    assert f"services: [{', '.join(SERVICES)}]" in prometheus
+    for instance in t.instances():
+        assert instance.address not in prometheus
+
+
+def test_instances_know_every_consul_agent() -> None:
+    docker = topology("docker")
+    env = docker.instance_env(docker.instances("cart")[1])
+    assert env["CONSUL_HTTP_ADDRS"] == "consul-1:8500,consul-2:8500,consul-3:8500"
+    assert env["SERVICE_ADDRESS"] == "cart-2"
 
 
 def test_databases_sql_creates_a_role_and_database_per_service() -> None:

@@ -115,8 +115,13 @@ class ServiceRegistration:
                         "registered in consul",
                         extra={"agent": self.agents.current, "service_id": self.service_id},
                     )
-            except AGENT_ERRORS as exc:
-                log.warning("consul not reachable", extra={"error": repr(exc)})
+            except Exception as exc:
+                # Never let the keeper die: an instance out of Consul gets no traffic.
+                log.warning(
+                    "consul not reachable",
+                    extra={"error": repr(exc)},
+                    exc_info=not isinstance(exc, AGENT_ERRORS),
+                )
             await asyncio.sleep(self.recheck_seconds)
 
     async def deregister(self) -> None:

@@ -73,12 +73,14 @@ class ServiceDiscovery:
         while True:
             try:
                 index, entries = await self.agents.call(passing, within=40)
-            except AGENT_ERRORS as exc:
+            except Exception as exc:
                 # Keep the last known set; start over with a plain query once Consul
-                # (possibly another agent, with its own index) answers again.
+                # (possibly another agent, with its own index) answers again. Whatever
+                # went wrong, the watcher must not die: callers depend on it.
                 log.warning(
                     "consul unreachable; using last known instances",
                     extra={"target": target, "error": repr(exc)},
+                    exc_info=not isinstance(exc, AGENT_ERRORS),
                 )
                 index = None
                 await asyncio.sleep(1)

@@ -1,0 +1,46 @@
+"""Prometheus for local mode, built from its Go module (Debian's build has no Consul
+service discovery; see infra/prometheus/build/README.md). The version is the one the
+build module's go.mod requires."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from shopctl.gobuild import BIN_DIR, GO_CACHE, go_build
+from shopctl.topology import ROOT
+
+BUILD_MODULE = ROOT / "infra" / "prometheus" / "build"
+MODULE = "github.com/prometheus/prometheus"
+BINARY = BIN_DIR / "prometheus"
+
+
+def pinned_version() -> str:
+    match = re.search(
+        rf"^require {re.escape(MODULE)} (v\S+)$", (BUILD_MODULE / "go.mod").read_text(), re.M
+    )
+    if not match:
+        raise ValueError(f"{BUILD_MODULE / 'go.mod'} does not require {MODULE} on one line")
+    return match.group(1)
+
+
+def release_name(module_version: str) -> str:
+    """Prometheus tags its Go module v0.3XX.Y for release 3.XX.Y (v0.307.3 is 3.7.3)."""
+    _, minor, patch = module_version.removeprefix("v").split(".", 2)
+    return f"{int(minor) // 100}.{int(minor) % 100}.{patch}"
+
+
+def module_dir() -> Path:
+    """The module's source folder in the Go module cache (its web UI is built from it)."""
+    return GO_CACHE / "mod" / f"{MODULE}@{pinned_version()}"
+
+
+def ensure_prometheus() -> Path:
+    version = pinned_version()
+    return go_build(
+        f"{MODULE}/cmd/prometheus",
+        BINARY,
+        BUILD_MODULE,
+        title=f"Building Prometheus {release_name(version)} from its Go module "
+        "(first time: several minutes)",
+    )

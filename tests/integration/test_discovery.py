@@ -1,0 +1,201 @@
+"""Issue 4's promises, on the real stack: instances come and go through Consul, and the
+gateway, Prometheus and callers follow without failing a request."""
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from kit.consul import ConsulAgents
+from kit.discovery import ServiceDiscovery
+from kit.service_client import ServiceClient
+from shopctl.local import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+def consul_url(stack: LocalStack) -> str:
+    return f"http://127.0.0.1:{stack.settings['CONSUL_HTTP_PORT']}"
+
+
+def passing_ids(stack: LocalStack, service: str) -> set[str]:
+    try:
+        entries = httpx.get(
+            f"{consul_url(stack)}/v1/health/service/{service}?passing", timeout=1
+        ).json()
+    except httpx.HTTPError:
+        return set()
+    return {e["Service"]["ID"] for e in entries}
+
+
+def upstreams(stack: LocalStack) -> str:
+    return (stack.run / "nginx" / "upstreams.conf").read_text()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout}s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+class SteadyLoad:
+    """GETs through the gateway, as fast as one client goes, counting failures (5xx or
+    no answer). The cart service answers them itself (a problem+json 404)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sent = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.get(self.url)
+                    if response.status_code >= 500:
+                        self.failures.append(f"{response.status_code} {response.text[:80]}")
+                    else:
+                        assert response.headers["content-type"] == "application/problem+json"
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                self.sent += 1
+
+    @contextmanager
+    def running(self) -> Iterator["SteadyLoad"]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join(10)
+
+
+def cart_load(stack: LocalStack) -> SteadyLoad:
+    return SteadyLoad(f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}/cart/steady-load")
+
+
+def test_every_instance_registers_with_a_readiness_check(stack: LocalStack) -> None:
+    for service in ("auth", "cart", "orders", "payments"):
+        wait_for(lambda s=service: passing_ids(stack, s) == {f"{s}-1", f"{s}-2"}, 15)
+    entries = httpx.get(f"{consul_url(stack)}/v1/health/service/orders").json()
+    check = next(c for c in entries[0]["Checks"] if c["ServiceID"])
+    assert check["Type"] == "http"
+    assert check["Interval"] == "2s" and check["Timeout"] == "1s"
+    assert entries[0]["Service"]["Meta"]["version"]
+
+
+def test_kill_9_costs_no_request_and_the_instance_comes_back(stack: LocalStack) -> None:
+    victim = stack.topology.instances("cart")[0]
+    with cart_load(stack).running() as load:
+        time.sleep(1)
+        pid = next(p["pid"] for p in stack.supervisor.processes() if p["name"] == victim.id)
+        os.kill(pid, signal.SIGKILL)
+        # Keep it down (supervisord would restart it) to watch it leave.
+        stack.supervisor.stop(victim.id)
+        left_consul = wait_for(lambda: victim.id not in passing_ids(stack, "cart"), 5)
+        left_gateway = wait_for(lambda: victim.address not in upstreams(stack), 5)
+        time.sleep(1)
+        stack.supervisor.start(victim.id)
+        back_consul = wait_for(lambda: victim.id in passing_ids(stack, "cart"), 5)
+        back_gateway = wait_for(lambda: victim.address in upstreams(stack), 5)
+        time.sleep(1)
+    print(
+        f"\nkill -9 {victim.id}: out of Consul in {left_consul:.2f}s, out of the gateway in "
+        f"{left_gateway:.2f}s; restarted: back in Consul in {back_consul:.2f}s, in the "
+        f"gateway in {back_gateway:.2f}s; {load.sent} requests, {len(load.failures)} failed"
+    )
+    assert load.sent > 50
+    assert load.failures == []
+
+
+def test_sigterm_deregisters_before_exit_and_costs_no_request(stack: LocalStack) -> None:
+    victim = stack.topology.instances("cart")[1]
+    pid = next(p["pid"] for p in stack.supervisor.processes() if p["name"] == victim.id)
+    seen: dict[str, float] = {}
+
+    def watch() -> None:
+        while "exited" not in seen:
+            now = time.monotonic()
+            if "deregistered" not in seen and victim.id not in passing_ids(stack, "cart"):
+                seen["deregistered"] = now
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                seen["exited"] = now
+            time.sleep(0.02)
+
+    with cart_load(stack).running() as load:
+        time.sleep(1)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        started = time.monotonic()
+        stack.supervisor.stop(victim.id)  # SIGTERM, then waits for the exit
+        watcher.join(30)
+        stack.supervisor.start(victim.id)
+        wait_for(lambda: victim.id in passing_ids(stack, "cart"), 10)
+        wait_for(lambda: victim.address in upstreams(stack), 5)
+        time.sleep(1)
+    print(
+        f"\nSIGTERM {victim.id}: deregistered after {seen['deregistered'] - started:.2f}s, "
+        f"exited after {seen['exited'] - started:.2f}s; {load.sent} requests, "
+        f"{len(load.failures)} failed"
+    )
+    assert seen["deregistered"] < seen["exited"]
+    assert load.failures == []
+
+
+async def test_callers_keep_their_instances_while_consul_is_down(stack: LocalStack) -> None:
+    agents = ConsulAgents([f"127.0.0.1:{stack.settings['CONSUL_HTTP_PORT']}"])
+    discovery = ServiceDiscovery(agents, ["cart"], caller="it")
+    client = ServiceClient(discovery, caller="it")
+    await discovery.start()
+    try:
+        await discovery.wait_known("cart", within=10)
+        assert len(discovery.endpoints("cart")) == 2
+        pid = next(p["pid"] for p in stack.supervisor.processes() if p["name"] == "consul")
+        os.kill(pid, signal.SIGKILL)
+        stack.supervisor.stop("consul")
+        await asyncio.sleep(1.5)
+        served = set()
+        for _ in range(10):
+            response = await client.request("cart", "GET", "/health/live")
+            assert response.status_code == 200
+            served.add(response.json()["instance"])
+        assert served == {"cart-1", "cart-2"}  # both, from the last known set
+        # The gateway keeps its last upstreams too.
+        gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}/cart/x"
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(gateway)).status_code == 404
+
+        started = time.monotonic()
+        stack.supervisor.start("consul")  # -dev mode: it comes back knowing nobody
+        everyone = {i.id for i in stack.topology.instances()}
+
+        def all_back() -> bool:
+            return (
+                set().union(
+                    *(passing_ids(stack, s) for s in ("auth", "cart", "orders", "payments"))
+                )
+                == everyone
+            )
+
+        await asyncio.to_thread(wait_for, all_back, 10)
+        print(
+            f"\nConsul restarted: all 8 instances registered again in "
+            f"{time.monotonic() - started:.2f}s"
+        )
+    finally:
+        await discovery.stop()
+        await client.stop()
+        await agents.close()
