@@ -1,11 +1,15 @@
-"""Build Go programs into .cache/bin, with module and build caches kept in .cache/go.
+"""Build Go programs into the git-ignored .cache/bin.
 
 Used for every Go tool the project builds from source (compose-check, Consul,
-consul-template), so that all of them share one module cache and one build cache.
+consul-template, Prometheus). Go keeps its module and build caches where it always does
+(`go env GOMODCACHE`, `go env GOCACHE`): like pip's cache they are shared by every
+checkout on the machine, so a second clone links the binaries in seconds instead of
+compiling Consul and Prometheus again for several minutes.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -18,7 +22,6 @@ from shopctl.topology import ROOT
 
 GO_FALLBACK = Path("/usr/local/go/bin/go")
 BIN_DIR = ROOT / ".cache" / "bin"
-GO_CACHE = ROOT / ".cache" / "go"
 ERROR_TAIL_LINES = 20
 
 
@@ -32,14 +35,17 @@ def find_go() -> Path:
 
 
 def go_env() -> dict[str, str]:
-    """The environment for go commands: modules and build cache stay in the git-ignored
-    .cache, writable so that deleting .cache needs no `go clean`."""
-    return {
-        **os.environ,
-        "GOMODCACHE": str(GO_CACHE / "mod"),
-        "GOCACHE": str(GO_CACHE / "build"),
-        "GOFLAGS": "-modcacherw",
-    }
+    # Writable module files, so that a user can delete the cache without `go clean`.
+    return {**os.environ, "GOFLAGS": "-modcacherw"}
+
+
+@functools.cache
+def module_cache() -> Path:
+    """Where Go keeps downloaded modules (their sources, e.g. Prometheus's web UI)."""
+    found = subprocess.run(
+        [str(find_go()), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    )
+    return Path(found.stdout.strip())
 
 
 def module_sources(module_dir: Path) -> list[Path]:

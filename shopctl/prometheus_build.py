@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shopctl.gobuild import BIN_DIR, GO_CACHE, go_build
+from shopctl.gobuild import BIN_DIR, go_build, module_cache
 from shopctl.topology import ROOT
 
 BUILD_MODULE = ROOT / "infra" / "prometheus" / "build"
@@ -32,7 +32,7 @@ def release_name(module_version: str) -> str:
 
 def module_dir() -> Path:
     """The module's source folder in the Go module cache (its web UI is built from it)."""
-    return GO_CACHE / "mod" / f"{MODULE}@{pinned_version()}"
+    return module_cache() / f"{MODULE}@{pinned_version()}"
 
 
 def ensure_prometheus() -> Path:

@@ -19,12 +19,12 @@ from shopctl.consul_build import (
     go_mod_directives,
     required_versions,
 )
-from shopctl.gobuild import GO_CACHE
+from shopctl.gobuild import module_cache
 
 SEMVER = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 # Where `go mod download` leaves Consul's go.mod for the pinned version.
 CONSUL_GO_MOD = (
-    GO_CACHE / "mod" / "cache" / "download" / CONSUL_MODULE / "@v" / f"{CONSUL_VERSION}.mod"
+    module_cache() / "cache" / "download" / CONSUL_MODULE / "@v" / f"{CONSUL_VERSION}.mod"
 )
 
 
