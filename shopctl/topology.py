@@ -149,7 +149,13 @@ class Topology:
             "REDIS_URL": f"redis://{redis_host}:{redis_port}/0",
             "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents()),
             "SERVICE_ADDRESS": instance.host,
+            # Whose X-Forwarded-For to believe (the client address behind the gateway):
+            # loopback locally; in Docker only the gateway can reach an instance.
+            "FORWARDED_ALLOW_IPS": "127.0.0.1" if self.mode == "local" else "*",
         }
+        if instance.service == "auth":
+            env["ADMIN_EMAIL"] = self.settings["ADMIN_EMAIL"]
+            env["ADMIN_PASSWORD"] = self.settings["ADMIN_PASSWORD"]
         if "kafka" in deps:
             env["KAFKA_BOOTSTRAP_SERVERS"] = f"{kafka_host}:{kafka_port}"
         return env

@@ -1,18 +1,40 @@
-"""The auth service's start-up: the kit's service defaults plus this service's parts."""
+"""The auth service's start-up: the kit's service defaults plus accounts and tokens."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from auth.config import AuthSettings
-from kit import Component, Postgres, Redis, create_app
+from auth.passwords import Passwords
+from auth.ratelimit import LoginLimiter
+from auth.routes import internal, router
+from auth.service import AuthService
+from kit import Postgres, Redis, create_app
+from kit.tokens import TokenVerifier
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def build_app(settings: AuthSettings) -> FastAPI:
-    components: list[Component] = [Postgres(settings, migrations_dir=MIGRATIONS), Redis(settings)]
-    return create_app(settings, components=components)
+    db = Postgres(settings, migrations_dir=MIGRATIONS)
+    redis = Redis(settings)
+    auth = AuthService(
+        db=db,
+        limiter=LoginLimiter(redis.client, settings),
+        passwords=Passwords(settings),
+        settings=settings,
+    )
+    # Auth verifies its own tokens with the keys in its own database.
+    verifier = TokenVerifier(auth.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    app = create_app(
+        settings,
+        routers=[router, internal],
+        components=[db, redis],
+        parts=[auth],
+        verifier=verifier,
+    )
+    app.state.auth = auth
+    return app
 
 
 app = build_app(AuthSettings())

@@ -12,7 +12,8 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 def build_app(settings: CartSettings) -> FastAPI:
     components: list[Component] = [Postgres(settings, migrations_dir=MIGRATIONS), Redis(settings)]
-    return create_app(settings, components=components)
+    # Verifies access tokens locally with auth's published keys (its routes come next).
+    return create_app(settings, components=components, authenticate=True)
 
 
 app = build_app(CartSettings())

@@ -19,6 +19,7 @@ from kit.logging import configure_logging
 from kit.requests import RequestContextMiddleware
 from kit.service_client import ServiceClient
 from kit.settings import ServiceSettings
+from kit.tokens import TokenVerifier, jwks_from
 
 
 def create_app(
@@ -26,15 +27,23 @@ def create_app(
     *,
     routers: Sequence[APIRouter] = (),
     components: Sequence[Component] = (),
+    parts: Sequence[Lifecycle] = (),
     calls: Sequence[str] = (),
+    authenticate: bool = False,
+    verifier: TokenVerifier | None = None,
 ) -> FastAPI:
     """`components` are this instance's own dependencies (they decide readiness);
-    `calls` names the services it calls, found through Consul."""
+    `parts` are the service's own background work (started after the components);
+    `calls` names the services it calls, found through Consul. `authenticate` makes the
+    `CurrentUser` dependency work, verifying tokens with keys fetched from auth (auth
+    itself passes a `verifier` that reads its own keys)."""
+    if authenticate and verifier is None and "auth" not in calls:
+        calls = [*calls, "auth"]
     configure_logging(
         service=settings.service_name, instance=settings.instance, level=settings.log_level
     )
     # Started in this order after the components, stopped in reverse before them.
-    parts: list[Lifecycle] = []
+    parts = list(parts)
     registration: ServiceRegistration | None = None
     client: ServiceClient | None = None
     agents: ConsulAgents | None = None
@@ -50,6 +59,14 @@ def create_app(
             parts += [discovery, client]
         registration = ServiceRegistration(settings, agents)
         parts.append(registration)
+    if authenticate and verifier is None:
+        if client is None:
+            raise ValueError("verifying tokens needs auth's keys, found through Consul")
+        verifier = TokenVerifier(
+            jwks_from(client), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+    if verifier is not None:
+        parts.insert(0, verifier)
     elif calls:
         raise ValueError(f"{settings.service_name} calls {list(calls)} but has no Consul")
 
@@ -72,6 +89,7 @@ def create_app(
     app.state.components = {c.name: c for c in components}
     app.state.registration = registration
     app.state.services = client
+    app.state.verifier = verifier
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     install_error_handlers(app)
     app.include_router(

@@ -63,6 +63,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         server_header=False,
     )
     server = DeregisteringServer(config, app.state.registration, settings.deregister_grace_seconds)

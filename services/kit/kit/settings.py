@@ -34,6 +34,13 @@ class ServiceSettings(BaseSettings):
     # see the instance leave before it stops accepting connections.
     deregister_grace_seconds: float = 1.5
 
+    # Proxies whose X-Forwarded-For gives the client's address (uvicorn's setting).
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    # Who issues access tokens and for whom; every service checks both.
+    jwt_issuer: str = "https://shopstack.dev/auth"
+    jwt_audience: str = "shopstack"
+
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     # Every call to a dependency is bounded, so a dead dependency costs a fast 503.

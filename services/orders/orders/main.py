@@ -4,19 +4,24 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from kit import Component, EventProducer, Postgres, Redis, create_app
+from kit import EventProducer, Postgres, Redis, create_app
 from orders.config import OrdersSettings
+from orders.routes import router
+from orders.service import OrderService
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def build_app(settings: OrdersSettings) -> FastAPI:
-    components: list[Component] = [
-        Postgres(settings, migrations_dir=MIGRATIONS),
-        Redis(settings),
-        EventProducer(settings),
-    ]
-    return create_app(settings, components=components)
+    db = Postgres(settings, migrations_dir=MIGRATIONS)
+    app = create_app(
+        settings,
+        routers=[router],
+        components=[db, Redis(settings), EventProducer(settings)],
+        authenticate=True,
+    )
+    app.state.orders = OrderService(db=db)
+    return app
 
 
 app = build_app(OrdersSettings())

@@ -16,7 +16,8 @@ def build_app(settings: PaymentsSettings) -> FastAPI:
         Redis(settings),
         EventProducer(settings),
     ]
-    return create_app(settings, components=components)
+    # Verifies access tokens locally with auth's published keys (its routes come next).
+    return create_app(settings, components=components, authenticate=True)
 
 
 app = build_app(PaymentsSettings())

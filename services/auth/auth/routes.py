@@ -1,0 +1,69 @@
+"""The auth API: thin routes over `AuthService`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from auth.schemas import LoginIn, MeRead, RefreshIn, RegisterIn, TokenPairRead, UserRead
+from auth.service import AuthService, TokenPair
+from kit.deps import CurrentUser
+
+
+def _service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth
+    return service
+
+
+Service = Annotated[AuthService, Depends(_service)]
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+
+
+def _pair(pair: TokenPair) -> TokenPairRead:
+    return TokenPairRead(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+async def register(body: RegisterIn, auth: Service) -> UserRead:
+    user_id, email = await auth.register(email=body.email, password=body.password)
+    return UserRead(id=user_id, email=email)
+
+
+@router.post("/login")
+async def login(body: LoginIn, request: Request, auth: Service) -> TokenPairRead:
+    address = request.client.host if request.client else "unknown"
+    return _pair(await auth.login(email=body.email, password=body.password, client_address=address))
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshIn, auth: Service) -> TokenPairRead:
+    return _pair(await auth.refresh(refresh_token=body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: RefreshIn, user: CurrentUser, auth: Service) -> Response:
+    await auth.logout(user_id=user.user_id, refresh_token=body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me")
+async def me(user: CurrentUser, auth: Service) -> MeRead:
+    found = await auth.profile(user_id=user.user_id)
+    return MeRead(id=found.id, email=found.email, roles=found.roles)
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(auth: Service, response: Response) -> dict[str, Any]:
+    # Verifiers cache keys themselves and refetch on an unknown kid.
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return await auth.jwks()
+
+
+@internal.post("/keys/rotate")
+async def rotate_key(auth: Service) -> dict[str, str]:
+    return {"kid": await auth.rotate_signing_key()}

@@ -1,0 +1,156 @@
+"""Verifying access tokens locally, in every service, without asking auth per request.
+
+Following RFC 8725: one pinned algorithm (EdDSA), the key chosen by `kid` among keys
+fetched from auth's JWKS (never from the token), `iss`, `aud`, `exp`, `iat`, `sub` and
+`jti` required, and the access-token type (`typ: at+jwt`, RFC 9068) checked so that no
+other kind of token passes. Keys are cached; an unknown `kid` triggers at most one refresh
+per `min_refresh_seconds`, and if auth is unreachable the cached keys keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from kit.errors import ShopError
+from kit.service_client import ServiceClient
+
+log = logging.getLogger("kit.tokens")
+
+ALGORITHM = "EdDSA"
+ACCESS_TOKEN_TYPE = "at+jwt"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+
+# Fetches the current JWKS document: {"keys": [...]}.
+KeySource = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+JWKS_PATH = "/auth/.well-known/jwks.json"
+
+
+def jwks_from(client: ServiceClient) -> KeySource:
+    """Auth's published keys, fetched through discovery like any service call."""
+
+    async def fetch() -> Mapping[str, Any]:
+        response = await client.request("auth", "GET", JWKS_PATH)
+        response.raise_for_status()
+        document: Mapping[str, Any] = response.json()
+        return document
+
+    return fetch
+
+
+class Unauthorized(ShopError):
+    status = 401
+    type = "unauthorized"
+    title = "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    roles: tuple[str, ...]
+    token_id: str
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        fetch_keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        min_refresh_seconds: float = 10.0,
+        leeway_seconds: int = 5,
+    ) -> None:
+        self.fetch_keys = fetch_keys
+        self.issuer = issuer
+        self.audience = audience
+        self.min_refresh_seconds = min_refresh_seconds
+        self.leeway_seconds = leeway_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._last_refresh = -float("inf")
+        self._refresh_lock = asyncio.Lock()
+        self._prefetch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._prefetch = asyncio.create_task(self._prefetch_until_known())
+
+    async def _prefetch_until_known(self) -> None:
+        while not self._keys:
+            await self.refresh(force=True)
+            if not self._keys:
+                await asyncio.sleep(2)
+
+    async def stop(self) -> None:
+        if self._prefetch:
+            self._prefetch.cancel()
+
+    async def refresh(self, *, force: bool = False) -> None:
+        async with self._refresh_lock:
+            if not force and time.monotonic() - self._last_refresh < self.min_refresh_seconds:
+                return
+            self._last_refresh = time.monotonic()
+            try:
+                document = await self.fetch_keys()
+            except Exception as exc:
+                log.warning(
+                    "could not fetch signing keys; keeping cached ones", extra={"error": repr(exc)}
+                )
+                return
+            keys = {}
+            for entry in document.get("keys", []):
+                if entry.get("alg") == ALGORITHM and entry.get("kid"):
+                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=ALGORITHM)
+            if keys:
+                self._keys = keys
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The access token is malformed.") from exc
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized(f"Access tokens are signed with {ALGORITHM} only.")
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthorized("This is not an access token.")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise Unauthorized("The access token names no signing key.")
+        if kid not in self._keys:
+            await self.refresh()
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthorized("The access token's signing key is unknown.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired; refresh it.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"The access token is not valid: {exc}.") from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Unauthorized("The access token's roles are malformed.")
+        return Principal(
+            user_id=str(claims["sub"]), roles=tuple(roles), token_id=str(claims["jti"])
+        )
