@@ -3,8 +3,11 @@
 Following RFC 8725: one pinned algorithm (EdDSA), the key chosen by `kid` among keys
 fetched from auth's JWKS (never from the token), `iss`, `aud`, `exp`, `iat`, `sub` and
 `jti` required, and the access-token type (`typ: at+jwt`, RFC 9068) checked so that no
-other kind of token passes. Keys are cached; an unknown `kid` triggers at most one refresh
-per `min_refresh_seconds`, and if auth is unreachable the cached keys keep working.
+other kind of token passes. Keys are cached and auth being unreachable changes nothing for
+known keys. An unknown `kid` triggers a refresh, so a rotation is learnt on first sight;
+floods of made-up kids cannot turn into floods of fetches: refreshes are at least
+`min_refresh_seconds` apart, and a kid still unknown after a refresh is remembered as
+unknown for `unknown_kid_seconds`.
 """
 
 from __future__ import annotations
@@ -72,13 +75,16 @@ class TokenVerifier:
         *,
         issuer: str,
         audience: str,
-        min_refresh_seconds: float = 10.0,
+        min_refresh_seconds: float = 1.0,
+        unknown_kid_seconds: float = 60.0,
         leeway_seconds: int = 5,
     ) -> None:
         self.fetch_keys = fetch_keys
         self.issuer = issuer
         self.audience = audience
         self.min_refresh_seconds = min_refresh_seconds
+        self.unknown_kid_seconds = unknown_kid_seconds
+        self._unknown_until: dict[str, float] = {}
         self.leeway_seconds = leeway_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
         self._last_refresh = -float("inf")
@@ -117,6 +123,11 @@ class TokenVerifier:
             if keys:
                 self._keys = keys
 
+    def _forget_stale_unknowns(self) -> None:
+        now = time.monotonic()
+        for kid in [k for k, until in self._unknown_until.items() if until < now]:
+            del self._unknown_until[kid]
+
     async def verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
@@ -129,8 +140,11 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise Unauthorized("The access token names no signing key.")
-        if kid not in self._keys:
+        if kid not in self._keys and self._unknown_until.get(kid, 0.0) < time.monotonic():
             await self.refresh()
+            if kid not in self._keys:
+                self._forget_stale_unknowns()
+                self._unknown_until[kid] = time.monotonic() + self.unknown_kid_seconds
         key = self._keys.get(kid)
         if key is None:
             raise Unauthorized("The access token's signing key is unknown.")

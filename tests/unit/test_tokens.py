@@ -1,0 +1,118 @@
+import asyncio
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from auth.keys import SigningKey, new_signing_key, sign_access_token
+from kit.tokens import TokenVerifier, Unauthorized
+
+pytestmark = pytest.mark.unit
+
+ISSUER, AUDIENCE = "https://shopstack.dev/auth", "shopstack"
+
+
+class KeyServer:
+    """A fake of auth's JWKS endpoint: what it publishes, how often it was asked, and
+    whether it is down."""
+
+    def __init__(self, *keys: SigningKey) -> None:
+        self.keys = list(keys)
+        self.fetches = 0
+        self.down = False
+
+    async def __call__(self) -> dict[str, Any]:
+        self.fetches += 1
+        if self.down:
+            raise ConnectionError("auth is down")
+        return {"keys": [k.public_jwk for k in self.keys]}
+
+
+def token(key: SigningKey, **overrides: Any) -> str:
+    return sign_access_token(
+        key,
+        user_id=overrides.pop("user_id", "u-1"),
+        roles=["customer"],
+        issuer=overrides.pop("issuer", ISSUER),
+        audience=overrides.pop("audience", AUDIENCE),
+        ttl_seconds=overrides.pop("ttl_seconds", 900),
+    )
+
+
+def verifier(server: KeyServer, **kwargs: float) -> TokenVerifier:
+    return TokenVerifier(server, issuer=ISSUER, audience=AUDIENCE, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_valid_token_gives_the_principal() -> None:
+    key = new_signing_key()
+    principal = await verifier(KeyServer(key)).verify(token(key, user_id="u-42"))
+    assert principal.user_id == "u-42" and principal.roles == ("customer",)
+
+
+async def test_cached_keys_keep_working_while_auth_is_down() -> None:
+    key = new_signing_key()
+    server = KeyServer(key)
+    check = verifier(server)
+    await check.verify(token(key))
+    server.down = True
+    for _ in range(3):
+        await check.verify(token(key))
+    assert server.fetches == 1
+
+
+async def test_a_rotation_is_learnt_but_made_up_kids_do_not_flood_auth() -> None:
+    old, new = new_signing_key(), new_signing_key()
+    server = KeyServer(old)
+    check = verifier(server, min_refresh_seconds=0.1)
+    await check.verify(token(old))
+    await asyncio.sleep(0.15)
+    server.keys.append(new)  # rotated after our first fetch: learnt on first sight
+    await check.verify(token(new))
+    assert server.fetches == 2
+    await asyncio.sleep(0.15)
+    stranger = new_signing_key()
+    for _ in range(5):  # the same made-up kid again and again: one fetch
+        with pytest.raises(Unauthorized, match="unknown"):
+            await check.verify(token(stranger))
+    assert server.fetches == 3
+    for _ in range(20):  # many different kids at once: the interval holds
+        with pytest.raises(Unauthorized, match="unknown"):
+            await check.verify(token(new_signing_key()))
+    assert server.fetches <= 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"audience": "other"}, "not valid"),
+        ({"issuer": "https://evil.example"}, "not valid"),
+        ({"ttl_seconds": -60}, "expired"),
+    ],
+)
+async def test_wrong_claims_are_refused(overrides: dict[str, Any], message: str) -> None:
+    key = new_signing_key()
+    with pytest.raises(Unauthorized, match=message):
+        await verifier(KeyServer(key)).verify(token(key, **overrides))
+
+
+async def test_only_the_pinned_algorithm_and_token_type_pass() -> None:
+    key = new_signing_key()
+    check = verifier(KeyServer(key))
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "iat": now, "exp": now + 60, "jti": "j"}
+    hs256 = jwt.encode(
+        claims,
+        "secret-secret-secret-secret-secret",
+        algorithm="HS256",
+        headers={"kid": key.kid, "typ": "at+jwt"},
+    )
+    with pytest.raises(Unauthorized, match="EdDSA only"):
+        await check.verify(hs256)
+    id_token = jwt.encode(
+        claims, key.private_key_pem, algorithm="EdDSA", headers={"kid": key.kid, "typ": "JWT"}
+    )
+    with pytest.raises(Unauthorized, match="not an access token"):
+        await check.verify(id_token)
+    with pytest.raises(Unauthorized, match="malformed"):
+        await check.verify("not-a-jwt")
