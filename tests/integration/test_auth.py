@@ -105,6 +105,16 @@ def test_bad_registrations_are_422_and_create_nothing(
             assert count.fetchone() == (0,)
 
 
+def test_the_admin_account_exists_with_its_role(stack: LocalStack, gw: httpx.Client) -> None:
+    tokens = login(gw, stack.settings["ADMIN_EMAIL"], stack.settings["ADMIN_PASSWORD"])
+    me = gw.get("/auth/me", headers=bearer(tokens["access_token"])).json()
+    assert me["roles"] == ["customer", "admin"]
+    assert jwt.decode(tokens["access_token"], options={"verify_signature": False})["roles"] == [
+        "customer",
+        "admin",
+    ]
+
+
 def test_wrong_email_and_wrong_password_get_the_same_answer(gw: httpx.Client) -> None:
     email = new_user(gw)
     wrong_password = gw.post("/auth/login", json={"email": email, "password": "wrong" * 4})
