@@ -7,8 +7,11 @@ import asyncio
 
 
 class FakeComponent:
-    def __init__(self, name: str, *, healthy: bool = True, hangs: bool = False) -> None:
+    def __init__(
+        self, name: str, *, healthy: bool = True, hangs: bool = False, critical: bool = True
+    ) -> None:
         self.name = name
+        self.critical = critical
         self.healthy = healthy
         self.hangs = hangs
         self.events: list[str] = []

@@ -141,6 +141,15 @@ def test_ready_names_each_dependency_and_fails_when_one_is_down() -> None:
     assert checks["redis"]["status"] == "up"
 
 
+def test_a_non_critical_dependency_down_is_degraded_but_ready() -> None:
+    with make_client(
+        FakeComponent("postgres"), FakeComponent("redis", healthy=False, critical=False)
+    ) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["redis"]["status"] == "degraded"
+
+
 def test_ready_is_200_when_every_dependency_answers() -> None:
     with make_client(FakeComponent("postgres"), FakeComponent("redis")) as client:
         response = client.get("/health/ready")

@@ -1,8 +1,11 @@
-"""Settings of the cart service: the kit's shared fields (environment variables with the
-same names in both modes); its own fields arrive with its domain features."""
+"""Settings of the cart service: the kit's shared fields plus cache and cart lifetimes."""
 
 from kit import ServiceSettings
 
 
 class CartSettings(ServiceSettings):
     service_name: str = "cart"
+    # Product reads are cached this long; changes of price or stock also evict at once.
+    product_cache_ttl_seconds: int = 30
+    # A cart untouched for a week expires.
+    cart_ttl_seconds: int = 7 * 24 * 3600

@@ -1,19 +1,39 @@
-"""The cart service's start-up: the kit's service defaults plus this service's parts."""
+"""The cart service's start-up: the kit's service defaults plus catalog, carts and stock."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from cart.cart_store import CartStore
 from cart.config import CartSettings
-from kit import Component, Postgres, Redis, create_app
+from cart.product_cache import ProductCache
+from cart.routes import cart, internal, products
+from cart.seed import CatalogSeed
+from cart.service import Carts, Catalog, Stock
+from kit import Postgres, Redis, create_app
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+SERVICE_DIR = Path(__file__).resolve().parents[1]
 
 
 def build_app(settings: CartSettings) -> FastAPI:
-    components: list[Component] = [Postgres(settings, migrations_dir=MIGRATIONS), Redis(settings)]
-    # Verifies access tokens locally with auth's published keys (its routes come next).
-    return create_app(settings, components=components, authenticate=True)
+    db = Postgres(settings, migrations_dir=SERVICE_DIR / "migrations")
+    # Product reads survive Redis being down (from Postgres), so Redis is not critical.
+    redis = Redis(settings, critical=False)
+    cache = ProductCache(redis.client, ttl_seconds=settings.product_cache_ttl_seconds)
+    catalog = Catalog(db=db, cache=cache, seed_file=SERVICE_DIR / "data" / "products.json")
+    app = create_app(
+        settings,
+        routers=[products, cart, internal],
+        components=[db, redis],
+        parts=[CatalogSeed(db=db, catalog=catalog)],
+        authenticate=True,
+    )
+    app.state.catalog = catalog
+    app.state.carts = Carts(
+        carts=CartStore(redis.client, ttl_seconds=settings.cart_ttl_seconds), catalog=catalog
+    )
+    app.state.stock = Stock(db=db, cache=cache)
+    return app
 
 
 app = build_app(CartSettings())

@@ -17,6 +17,8 @@ class Lifecycle(Protocol):
 
 class Component(Lifecycle, Protocol):
     name: str
+    # False: the service still serves without it (degraded), so readiness stays 200.
+    critical: bool
 
     async def check(self) -> None:
         """Raise if the dependency does not answer now (bounded by a timeout)."""

@@ -22,6 +22,7 @@ log = logging.getLogger("kit.db")
 
 class Postgres:
     name = "postgres"
+    critical = True
 
     def __init__(self, settings: ServiceSettings, *, migrations_dir: Path) -> None:
         if not settings.database_url:

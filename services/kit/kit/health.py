@@ -1,5 +1,6 @@
 """`/health/live` answers while the process runs; `/health/ready` answers 200 only when
-every dependency answers, and names each one with its state either way."""
+every critical dependency answers, and names each one with its state either way ("up",
+"down", or "degraded" for one the service can do without)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,15 @@ def health_router(
     @router.get("/ready")
     async def ready() -> JSONResponse:
         results = await asyncio.gather(*(_probe(c, timeout) for c in components))
-        checks = {c.name: r for c, r in zip(components, results, strict=True)}
-        for name, result in checks.items():
-            DEPENDENCY_UP.labels(service, name).set(1 if result["status"] == "up" else 0)
-        ok = all(r["status"] == "up" for r in results)
+        checks = {}
+        ok = True
+        for component, result in zip(components, results, strict=True):
+            up = result["status"] == "up"
+            DEPENDENCY_UP.labels(service, component.name).set(1 if up else 0)
+            if not up and not component.critical:
+                result["status"] = "degraded"
+            ok = ok and (up or not component.critical)
+            checks[component.name] = result
         body = {
             "status": "ready" if ok else "unavailable",
             "service": service,

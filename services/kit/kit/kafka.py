@@ -124,6 +124,7 @@ class EventProducer:
     `/health/ready` reports the broker's state."""
 
     name = "kafka"
+    critical = True
 
     def __init__(self, settings: ServiceSettings) -> None:
         if not settings.kafka_bootstrap_servers:

@@ -10,7 +10,8 @@ from kit.settings import ServiceSettings
 class Redis:
     name = "redis"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, *, critical: bool = True) -> None:
+        self.critical = critical
         if not settings.redis_url:
             raise ValueError("REDIS_URL is required for a service that uses Redis")
         timeout = settings.dependency_timeout_seconds

@@ -1,0 +1,33 @@
+"""The cart service's domain errors."""
+
+from kit import ShopError
+
+
+class ProductNotFound(ShopError):
+    status = 404
+    type = "product-not-found"
+    title = "Product not found"
+
+
+class NotEnoughStock(ShopError):
+    status = 409
+    type = "not-enough-stock"
+    title = "Not enough stock"
+
+
+class InvalidCursor(ShopError):
+    status = 422
+    type = "invalid-cursor"
+    title = "Invalid cursor"
+
+
+class ReservationNotFound(ShopError):
+    status = 404
+    type = "reservation-not-found"
+    title = "Reservation not found"
+
+
+class ReservationClosed(ShopError):
+    status = 409
+    type = "reservation-closed"
+    title = "Reservation already closed"

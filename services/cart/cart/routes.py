@@ -1,0 +1,109 @@
+"""The cart API: the catalog, each user's cart, and the internal stock reservations
+(service-to-service only; the gateway never routes /internal)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+
+from cart.schemas import (
+    CartRead,
+    Product,
+    ProductPage,
+    ProductPatch,
+    QuantityIn,
+    ReservationIn,
+    ReservationRead,
+)
+from cart.service import Carts, Catalog, Stock
+from kit.deps import CurrentAdmin, CurrentUser
+
+
+def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+def _carts(request: Request) -> Carts:
+    carts: Carts = request.app.state.carts
+    return carts
+
+
+def _stock(request: Request) -> Stock:
+    stock: Stock = request.app.state.stock
+    return stock
+
+
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+CartsDep = Annotated[Carts, Depends(_carts)]
+StockDep = Annotated[Stock, Depends(_stock)]
+ProductId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$")]
+
+products = APIRouter(prefix="/products", tags=["catalog"])
+cart = APIRouter(prefix="/cart", tags=["cart"])
+internal = APIRouter(prefix="/internal/reservations", tags=["internal"], include_in_schema=False)
+
+
+@products.get("")
+async def list_products(
+    catalog: CatalogDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ProductPage:
+    return await catalog.page(limit=limit, cursor=cursor)
+
+
+@products.get("/{product_id}")
+async def read_product(product_id: ProductId, catalog: CatalogDep) -> Product:
+    return await catalog.product(product_id=product_id)
+
+
+@products.patch("/{product_id}")
+async def update_product(
+    product_id: ProductId, body: ProductPatch, _admin: CurrentAdmin, catalog: CatalogDep
+) -> Product:
+    return await catalog.update(
+        product_id=product_id, price_cents=body.price_cents, stock=body.stock
+    )
+
+
+@cart.get("")
+async def read_cart(user: CurrentUser, carts: CartsDep) -> CartRead:
+    return await carts.read(user_id=user.user_id)
+
+
+@cart.put("/items/{product_id}")
+async def set_item(
+    product_id: ProductId, body: QuantityIn, user: CurrentUser, carts: CartsDep
+) -> CartRead:
+    return await carts.set_quantity(
+        user_id=user.user_id, product_id=product_id, quantity=body.quantity
+    )
+
+
+@cart.delete("/items/{product_id}")
+async def remove_item(product_id: ProductId, user: CurrentUser, carts: CartsDep) -> CartRead:
+    return await carts.remove(user_id=user.user_id, product_id=product_id)
+
+
+@cart.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_cart(user: CurrentUser, carts: CartsDep) -> Response:
+    await carts.clear(user_id=user.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@internal.post("")
+async def reserve(body: ReservationIn, stock: StockDep) -> ReservationRead:
+    return await stock.reserve(order_id=body.order_id, lines=body.lines)
+
+
+@internal.post("/{order_id}/release")
+async def release(order_id: uuid.UUID, stock: StockDep) -> ReservationRead:
+    return await stock.release(order_id=order_id)
+
+
+@internal.post("/{order_id}/commit")
+async def commit(order_id: uuid.UUID, stock: StockDep) -> ReservationRead:
+    return await stock.commit(order_id=order_id)
