@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration bench-auth clean
+.PHONY: help up down status logs test lint format unit static integration bench-auth bench-catalog clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
@@ -52,6 +52,9 @@ integration: $(STAMP) ## Integration tests against a real local stack they start
 
 bench-auth: $(STAMP) ## Login cost: argon2id hashes/s and median login latency vs a baseline (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/auth_bench.py
+
+bench-catalog: $(STAMP) ## GET /products/{id} throughput through the gateway vs a bare FastAPI endpoint (needs `make up`)
+	PYTHONPATH=. $(PY) loadtest/catalog_bench.py
 
 clean: $(STAMP) ## Stop the stack and delete its data (.run, Docker volumes); caches in .cache stay
 	$(PY) -m shopctl clean

@@ -51,8 +51,9 @@ def _root_prefix() -> list[str]:
     raise StackError("installing Debian packages needs root or sudo")
 
 
-def ensure_debian_packages() -> None:
-    missing = [pkg for pkg, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
+def ensure_debian_packages(packages: dict[str, str] = DEBIAN_PACKAGES) -> None:
+    """Install those of `packages` (name -> a file it installs) that are missing."""
+    missing = [pkg for pkg, path in packages.items() if not Path(path).exists()]
     if not missing:
         return
     with step(f"Installing Debian packages: {' '.join(missing)}"):
