@@ -9,7 +9,7 @@ from auth.passwords import Passwords
 from auth.ratelimit import LoginLimiter
 from auth.routes import internal, router
 from auth.service import AuthService
-from kit import Postgres, Redis, create_app
+from kit import AfterMigrations, Postgres, Redis, create_app
 from kit.tokens import TokenVerifier
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -30,7 +30,7 @@ def build_app(settings: AuthSettings) -> FastAPI:
         settings,
         routers=[router, internal],
         components=[db, redis],
-        parts=[auth],
+        parts=[AfterMigrations(db, auth.bootstrap, name="signing key and admin")],
         verifier=verifier,
     )
     app.state.auth = auth

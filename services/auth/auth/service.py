@@ -3,7 +3,6 @@ No FastAPI here; every function takes keyword arguments."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -46,26 +45,12 @@ class AuthService:
         self.limiter = limiter
         self.passwords = passwords
         self.settings = settings
-        self._bootstrap: asyncio.Task[None] | None = None
 
     # -- start-up: a signing key and the admin account exist -------------------------
 
-    async def start(self) -> None:
-        self._bootstrap = asyncio.create_task(self._bootstrap_when_migrated())
-
-    async def stop(self) -> None:
-        if self._bootstrap:
-            self._bootstrap.cancel()
-
-    async def _bootstrap_when_migrated(self) -> None:
-        await self.db.migrated.wait()
-        while True:
-            try:
-                await self.ensure_signing_key()
-                await self.ensure_admin()
-                return
-            except DependencyUnavailable:
-                await asyncio.sleep(1)
+    async def bootstrap(self) -> None:
+        await self.ensure_signing_key()
+        await self.ensure_admin()
 
     async def ensure_signing_key(self) -> None:
         async with self.db.connection() as conn, conn.transaction():

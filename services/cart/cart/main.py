@@ -8,9 +8,8 @@ from cart.cart_store import CartStore
 from cart.config import CartSettings
 from cart.product_cache import ProductCache
 from cart.routes import cart, internal, products
-from cart.seed import CatalogSeed
 from cart.service import Carts, Catalog, Stock
-from kit import Postgres, Redis, create_app
+from kit import AfterMigrations, Postgres, Redis, create_app
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -25,7 +24,7 @@ def build_app(settings: CartSettings) -> FastAPI:
         settings,
         routers=[products, cart, internal],
         components=[db, redis],
-        parts=[CatalogSeed(db=db, catalog=catalog)],
+        parts=[AfterMigrations(db, catalog.seed, name="catalog seed")],
         authenticate=True,
     )
     app.state.catalog = catalog

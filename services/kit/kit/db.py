@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -82,3 +82,32 @@ class Postgres:
         if self._migrator:
             self._migrator.cancel()
         await self.pool.close(timeout=5)
+
+
+class AfterMigrations:
+    """Start-up work that needs the service's schema (seeding a catalog, creating a
+    signing key): it runs once migrations are applied, and again while Postgres is away,
+    without holding up the instance's start."""
+
+    def __init__(self, db: Postgres, work: Callable[[], Awaitable[object]], *, name: str) -> None:
+        self.db = db
+        self.work = work
+        self.name = name
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        await self.db.migrated.wait()
+        while True:
+            try:
+                result = await self.work()
+                log.info("start-up work done", extra={"work": self.name, "result": result})
+                return
+            except DependencyUnavailable:
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
