@@ -145,20 +145,3 @@ async def set_order_status(conn: AsyncConnection, order_id: uuid.UUID, status: s
         "UPDATE stock_orders SET status = %s, updated_at = now() WHERE order_id = %s",
         (status, order_id),
     )
-
-
-async def stock_accounts(conn: AsyncConnection, product_id: str) -> dict[str, int]:
-    """initial, on hand, reserved and sold for one product (for checks and tests)."""
-    cursor = await conn.execute(
-        """SELECT p.initial_stock, p.stock,
-                  coalesce(sum(r.quantity) FILTER (WHERE o.status = 'RESERVED'), 0),
-                  coalesce(sum(r.quantity) FILTER (WHERE o.status = 'SOLD'), 0)
-           FROM products p
-           LEFT JOIN reservation_lines r ON r.product_id = p.id
-           LEFT JOIN stock_orders o ON o.order_id = r.order_id
-           WHERE p.id = %s GROUP BY p.id""",
-        (product_id,),
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return dict(zip(("initial", "on_hand", "reserved", "sold"), map(int, row), strict=True))
