@@ -31,7 +31,13 @@ SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
 CONSUL_SERVERS = 3
 
 # Topics and their partition counts (key = order_id, so ordering holds per order).
-KAFKA_TOPICS = {"order-events": 6, "payment-events": 6}
+# Each has a dead-letter topic for events its consumers could not handle.
+KAFKA_TOPICS = {
+    "order-events": 6,
+    "payment-events": 6,
+    "order-events.dlq": 1,
+    "payment-events.dlq": 1,
+}
 
 
 def read_env_file(path: Path = ENV_FILE) -> dict[str, str]:

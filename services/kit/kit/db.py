@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from kit.errors import DependencyUnavailable
-from kit.migrations import apply_migrations, load_migrations
+from kit.migrations import KIT_MIGRATIONS, KIT_TABLE, apply_migrations, load_migrations
 from kit.settings import ServiceSettings
 
 log = logging.getLogger("kit.db")
@@ -24,11 +24,15 @@ class Postgres:
     name = "postgres"
     critical = True
 
-    def __init__(self, settings: ServiceSettings, *, migrations_dir: Path) -> None:
+    def __init__(
+        self, settings: ServiceSettings, *, migrations_dir: Path, messaging: bool = False
+    ) -> None:
+        """`messaging`: also create the kit's outbox and inbox tables."""
         if not settings.database_url:
             raise ValueError("DATABASE_URL is required for a service that uses Postgres")
         self.timeout = settings.dependency_timeout_seconds
         self.migrations = load_migrations(migrations_dir)
+        self.kit_migrations = load_migrations(KIT_MIGRATIONS) if messaging else []
         self.migrated = asyncio.Event()
         self.pool = AsyncConnectionPool(
             settings.database_url,
@@ -52,7 +56,8 @@ class Postgres:
         while True:
             try:
                 async with self.pool.connection(timeout=5) as conn:
-                    applied = await apply_migrations(conn, self.migrations)
+                    applied = await apply_migrations(conn, self.kit_migrations, table=KIT_TABLE)
+                    applied += await apply_migrations(conn, self.migrations)
                 log.info("migrations up to date", extra={"applied": applied})
                 self.migrated.set()
                 return

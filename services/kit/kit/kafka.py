@@ -42,7 +42,12 @@ class JsonSerde(Serializer, Deserializer):  # type: ignore[misc]
         return json.dumps(data, separators=(",", ":")).encode()
 
     def deserialize(self, topic: str, headers: list[tuple[str, bytes]], data: bytes) -> Any:
-        return json.loads(data)
+        # A record that is not JSON must not make poll() raise (it would be polled again
+        # forever); it comes through as text and the consumer dead-letters it.
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode("utf-8", errors="replace")
 
 
 def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
@@ -166,6 +171,18 @@ class EventProducer:
         try:
             future = producer.send(topic, key=key, value=dict(value))
             await asyncio.to_thread(future.get, REQUEST_TIMEOUT_MS / 1000)
+        except KafkaError as exc:
+            raise DependencyUnavailable("kafka") from exc
+
+    async def publish_many(self, records: list[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """Send (topic, key, value) records in order and return once every one is on all
+        in-sync replicas. The idempotent producer keeps their order within a partition."""
+        if self._producer is None:
+            raise DependencyUnavailable("kafka")
+        producer = self._producer
+        try:
+            futures = [producer.send(t, key=k, value=dict(v)) for t, k, v in records]
+            await asyncio.to_thread(lambda: [f.get(REQUEST_TIMEOUT_MS / 1000) for f in futures])
         except KafkaError as exc:
             raise DependencyUnavailable("kafka") from exc
 

@@ -49,19 +49,32 @@ def load_migrations(directory: Path) -> list[Migration]:
     return found
 
 
-async def apply_migrations(conn: AsyncConnection, migrations: list[Migration]) -> list[str]:
+# The kit's own tables (outbox, inbox) are versioned apart from each service's, so both
+# can number their files from 0001.
+KIT_MIGRATIONS = Path(__file__).resolve().parent / "sql"
+SERVICE_TABLE, KIT_TABLE = "schema_migrations", "kit_schema_migrations"
+
+
+async def apply_migrations(
+    conn: AsyncConnection, migrations: list[Migration], *, table: str = SERVICE_TABLE
+) -> list[str]:
     """Apply what is pending in one transaction; return the names applied."""
+    if table not in (SERVICE_TABLE, KIT_TABLE):
+        raise ValueError(f"unknown migrations table {table!r}")
+    history = sql.Identifier(table)
     applied_now = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
+            sql.SQL(
+                """CREATE TABLE IF NOT EXISTS {} (
                    version integer PRIMARY KEY,
                    name text NOT NULL,
                    checksum text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
+            ).format(history)
         )
-        cursor = await conn.execute("SELECT version, checksum FROM schema_migrations")
+        cursor = await conn.execute(sql.SQL("SELECT version, checksum FROM {}").format(history))
         done = {version: checksum for version, checksum in await cursor.fetchall()}
         for migration in migrations:
             if migration.version in done:
@@ -73,7 +86,9 @@ async def apply_migrations(conn: AsyncConnection, migrations: list[Migration]) -
                 continue
             await conn.execute(sql.SQL(migration.sql))
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                sql.SQL("INSERT INTO {} (version, name, checksum) VALUES (%s, %s, %s)").format(
+                    history
+                ),
                 (migration.version, migration.name, migration.checksum),
             )
             applied_now.append(migration.name)

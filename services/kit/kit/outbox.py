@@ -1,0 +1,109 @@
+"""The transactional outbox. `add_to_outbox` writes an event in the caller's transaction,
+next to the state change it describes; `OutboxRelay` publishes unsent rows to Kafka
+(acks=all) in commit order and marks them sent. A crash between publishing and marking
+publishes a row again, never loses one: consumers deduplicate by event id.
+
+Only one relay per service publishes at a time (a transaction-scoped advisory lock), so
+events keep their order; the other instances' relays wait as hot standbys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prometheus_client import Counter, Gauge
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from kit.db import Postgres
+from kit.errors import DependencyUnavailable
+from kit.events import Event
+from kit.kafka import EventProducer
+
+log = logging.getLogger("kit.outbox")
+
+# Any fixed number; the same for every instance of a service (each has its own database).
+_RELAY_LOCK = 0x0_7B_0_C5
+
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_PUBLISHED = Counter(
+    "outbox_published_total", "Outbox rows published to Kafka.", ["service", "topic"]
+)
+
+
+async def add_to_outbox(conn: AsyncConnection, *, topic: str, event: Event) -> None:
+    """Must run inside the transaction that makes the change the event describes."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, envelope) VALUES (%s, %s, %s, %s)",
+        (event.event_id, topic, event.key, Jsonb(event.envelope())),
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Postgres,
+        producer: EventProducer,
+        *,
+        service: str,
+        batch_size: int = 200,
+        idle_seconds: float = 0.1,
+    ) -> None:
+        self.db = db
+        self.producer = producer
+        self.service = service
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        await self.db.migrated.wait()
+        while True:
+            try:
+                published = await self.publish_batch()
+            except DependencyUnavailable as exc:
+                log.warning("outbox relay waiting", extra={"error": str(exc)})
+                published = 0
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                published = 0
+                await asyncio.sleep(1)
+            if published < self.batch_size:
+                await asyncio.sleep(self.idle_seconds)
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; return how many rows were published."""
+        async with self.db.connection() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RELAY_LOCK,))
+            row = await cursor.fetchone()
+            if not (row and row[0]):
+                return 0  # another instance is relaying
+            cursor = await conn.execute(
+                """SELECT seq, topic, key, envelope FROM outbox WHERE sent_at IS NULL
+                   ORDER BY seq LIMIT %s""",
+                (self.batch_size,),
+            )
+            rows = await cursor.fetchall()
+            # All acknowledged by every in-sync replica before any is marked sent; a
+            # failure rolls the marks back, so the batch goes out again next time.
+            await self.producer.publish_many([(topic, key, env) for _, topic, key, env in rows])
+            for _, topic, _, _ in rows:
+                OUTBOX_PUBLISHED.labels(self.service, topic).inc()
+            if rows:
+                await conn.execute(
+                    "UPDATE outbox SET sent_at = now() WHERE seq = ANY(%s)",
+                    ([r[0] for r in rows],),
+                )
+            backlog = await conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            count = await backlog.fetchone()
+            OUTBOX_BACKLOG.labels(self.service).set((count[0] if count else 0) - len(rows))
+            return len(rows)

@@ -1,0 +1,172 @@
+"""The kit's outbox and inbox against the real Postgres and Kafka of the test stack:
+only committed events leave, in order; each event's effect happens once however often it
+is delivered; what cannot be handled ends in the dead-letter topic."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from psycopg import AsyncConnection
+
+from kit import EventProducer, Postgres, ServiceSettings
+from kit.consumer import EventConsumer
+from kit.events import Event
+from kit.kafka import consumer_config, ensure_topics, producer_config
+from kit.outbox import OutboxRelay, add_to_outbox
+from shopctl.local import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+class Harness:
+    def __init__(self, db: Postgres, producer: EventProducer, bootstrap: str, topic: str) -> None:
+        self.db, self.producer, self.bootstrap, self.topic = db, producer, bootstrap, topic
+
+
+@pytest.fixture
+async def harness(stack: LocalStack, tmp_path: Path) -> AsyncIterator[Harness]:
+    port, password = stack.settings["POSTGRES_PORT"], stack.settings["POSTGRES_PASSWORD"]
+    name = f"kit_it_{uuid.uuid4().hex[:8]}"
+    admin = f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    (tmp_path / "0001_effects.sql").write_text(
+        "CREATE TABLE effects (event_id uuid PRIMARY KEY, key text NOT NULL);"
+        "CREATE TABLE orders_demo (id uuid PRIMARY KEY);"
+    )
+    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    settings = ServiceSettings(
+        service_name="kit-it",
+        database_url=f"postgresql://postgres:{password}@127.0.0.1:{port}/{name}",
+        kafka_bootstrap_servers=bootstrap,
+    )
+    db = Postgres(settings, migrations_dir=tmp_path, messaging=True)
+    producer = EventProducer(settings)
+    topic = f"it-events-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {topic: 3, f"{topic}.dlq": 1})
+    await db.start()
+    await producer.start()
+    try:
+        await asyncio.wait_for(db.migrated.wait(), 30)
+        for _ in range(100):
+            if producer._producer is not None:
+                break
+            await asyncio.sleep(0.1)
+        yield Harness(db, producer, bootstrap, topic)
+    finally:
+        await producer.stop()
+        await db.stop()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def read_topic(bootstrap: str, topic: str, want: int) -> list[tuple[str, object]]:
+    consumer = KafkaConsumer(topic, **consumer_config(bootstrap, f"it-{uuid.uuid4()}", "it"))
+    seen: list[tuple[str, object]] = []
+    for _ in range(60):
+        for records in consumer.poll(timeout_ms=500).values():
+            seen += [(r.key, r.value) for r in records]
+        if len(seen) >= want:
+            break
+    consumer.close()
+    return seen
+
+
+async def test_only_committed_events_leave_and_in_order(harness: Harness) -> None:
+    order_ids = [str(uuid.uuid4()) for _ in range(5)]
+    committed = []
+    for n in range(40):
+        key = order_ids[n % 5]
+        event = Event(type="order.created", key=key, data={"n": n}, producer="kit-it")
+        async with harness.db.connection() as conn, conn.transaction():
+            await conn.execute("INSERT INTO orders_demo (id) VALUES (%s)", (uuid.uuid4(),))
+            await add_to_outbox(conn, topic=harness.topic, event=event)
+        committed.append(event)
+    ghost = Event(type="order.created", key=order_ids[0], data={"n": -1}, producer="kit-it")
+    with pytest.raises(RuntimeError):
+        async with harness.db.connection() as conn, conn.transaction():
+            await add_to_outbox(conn, topic=harness.topic, event=ghost)
+            raise RuntimeError("the business change failed; its event must not leave")
+
+    relay = OutboxRelay(harness.db, harness.producer, service="kit-it", batch_size=15)
+    published = 0
+    while (batch := await relay.publish_batch()) > 0:
+        published += batch
+    assert published == 40
+
+    seen = await asyncio.to_thread(read_topic, harness.bootstrap, harness.topic, 40)
+    assert len(seen) == 40
+    assert all(value["data"]["n"] != -1 for _, value in seen)  # type: ignore[index]
+    for key in order_ids:  # per key (one partition each), commit order is kept
+        ns = [value["data"]["n"] for k, value in seen if k == key]  # type: ignore[index]
+        assert ns == sorted(ns) and len(ns) == 8
+    first = seen[0][1]
+    assert set(first) == {"event_id", "type", "version", "occurred_at", "producer", "key", "data"}  # type: ignore[arg-type]
+
+
+async def test_each_event_takes_effect_once_and_failures_are_dead_lettered(
+    harness: Harness,
+) -> None:
+    async def handle(conn: AsyncConnection, event: Event) -> None:
+        if event.type == "order.exploded":
+            raise ValueError("this handler cannot take it")
+        await conn.execute(
+            "INSERT INTO effects (event_id, key) VALUES (%s, %s)", (event.event_id, event.key)
+        )
+
+    events = [
+        Event(type="order.created", key=str(uuid.uuid4()), data={}, producer="kit-it")
+        for _ in range(20)
+    ]
+    poison = Event(type="order.exploded", key="k", data={}, producer="kit-it")
+    raw = KafkaProducer(**producer_config(harness.bootstrap, "it-raw"))
+    for event in [*events, *events[:10], poison]:  # the first ten delivered twice
+        raw.send(harness.topic, key=event.key, value=event.envelope())
+    raw.flush()
+    raw.close()
+    junk = KafkaProducer(bootstrap_servers=harness.bootstrap)
+    junk.send(harness.topic, key=b"junk", value=b"{not json")
+    junk.flush()
+    junk.close()
+
+    consumer = EventConsumer(
+        db=harness.db,
+        producer=harness.producer,
+        bootstrap_servers=harness.bootstrap,
+        topics=[harness.topic],
+        group=f"it-group-{uuid.uuid4().hex[:6]}",
+        handle=handle,
+        service="kit-it",
+        max_attempts=3,
+    )
+    await consumer.start()
+    try:
+        dead = await asyncio.to_thread(read_topic, harness.bootstrap, f"{harness.topic}.dlq", 2)
+        for _ in range(100):
+            async with harness.db.connection() as conn:
+                count = await (await conn.execute("SELECT count(*) FROM effects")).fetchone()
+            if count == (20,):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+
+    assert count == (20,)  # 30 deliveries of 20 events: 20 effects
+    reasons = sorted(json.dumps(value) for _, value in dead)
+    assert len(dead) == 2
+    assert any("cannot take it" in r for r in reasons)
+    assert any("JSON object" in r for r in reasons)
+    async with harness.db.connection() as conn:
+        recorded = await (await conn.execute("SELECT count(*) FROM processed_events")).fetchone()
+        exploded = await (
+            await conn.execute(
+                "SELECT count(*) FROM processed_events WHERE event_id = %s", (poison.event_id,)
+            )
+        ).fetchone()
+    assert recorded == (20,)
+    assert exploded == (0,)  # its failed attempts were rolled back with their effect
