@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .cache/venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments
+SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
 .PHONY: help up down status logs test lint format unit static integration bench-auth bench-catalog clean
@@ -12,7 +12,7 @@ SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e service
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
 
-$(STAMP): requirements-dev.txt services/*/pyproject.toml
+$(STAMP): requirements-dev.txt services/*/pyproject.toml infra/psp/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(SERVICE_PACKAGES) -r requirements-dev.txt
 	touch $(STAMP)

@@ -108,6 +108,17 @@ class LocalStack:
                 "infra",
             ),
         ]
+        infra.append(
+            Program(
+                "psp",
+                f"{VENV_BIN / 'python'} -m uvicorn psp.app:app --host 127.0.0.1 "
+                f"--port {s['PSP_PORT']} --log-level warning",
+                run / "psp",
+                15,
+                "infra",
+                env={"PSP_LEDGER": str(run / "psp" / "ledger.sqlite3")},
+            )
+        )
         services = [
             Program(
                 instance.id,
@@ -152,7 +163,7 @@ class LocalStack:
     def _render_configs(self, programs: list[Program], bins: Binaries) -> None:
         run, s, t = self.run, self.settings, render.templates
         (run / "logs").mkdir(parents=True, exist_ok=True)
-        for folder in ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp"):
+        for folder in ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp", "psp"):
             (run / folder).mkdir(parents=True, exist_ok=True)
         self._write(run / "nginx/nginx.conf", render.nginx_conf(self.topology, run))
         self._write(run / "nginx/upstreams.ctmpl", render.upstreams_template())

@@ -96,6 +96,7 @@ def infra_checks(settings: Settings) -> dict[str, bool]:
         "postgres": _postgres(settings),
         "redis": _redis(settings),
         "kafka": _kafka(settings),
+        "psp": _http_ok(f"http://127.0.0.1:{settings['PSP_PORT']}/health"),
     }
 
 

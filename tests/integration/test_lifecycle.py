@@ -23,6 +23,7 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
     names = {row[0] for row in rows}
     assert names == {
         "consul",
+        "psp",
         "postgres",
         "redis",
         "kafka",
@@ -38,7 +39,7 @@ def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:
     supervisord = stack.supervisor.pid()
     assert supervisord is not None
     processes = process_tree(supervisord)
-    assert len(processes) > 14  # supervisord, 14 programs and their children
+    assert len(processes) > 15  # supervisord, 15 programs and their children
 
     stack.down()
     assert not [pid for pid in processes if _alive(pid)]
