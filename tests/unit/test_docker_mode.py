@@ -16,7 +16,7 @@ from shopctl.render import write_docker_configs
 from shopctl.topology import CONSUL_SERVERS, KAFKA_TOPICS, ROOT, SERVICES, Topology
 
 CONSUL_SERVER_NAMES = [f"consul-{n}" for n in range(1, CONSUL_SERVERS + 1)]
-INFRA_SERVICES = {"postgres", "redis", "kafka", "gateway", "prometheus", "grafana"}
+INFRA_SERVICES = {"postgres", "redis", "kafka", "gateway", "prometheus", "grafana", "psp"}
 INFRA_SERVICES |= set(CONSUL_SERVER_NAMES)
 ONE_SHOT_SERVICES = {"kafka-init"}
 # Published host port of each service -> the .env key that sets it.
@@ -32,6 +32,7 @@ PUBLISHED_PORTS = {
 STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana"}
 STATEFUL_SERVICES |= set(CONSUL_SERVER_NAMES)
 GATEWAY_DOCKERFILE = ROOT / "infra" / "nginx" / "Dockerfile"
+PSP_DOCKERFILE = ROOT / "infra" / "psp" / "Dockerfile"
 # Files rendered by write_docker_configs and where docker-compose.yml mounts them.
 RENDERED_MOUNTS = {
     "nginx.conf": ("gateway", "/etc/nginx/nginx.conf"),
@@ -111,6 +112,15 @@ def test_every_service_has_a_dockerfile_that_passes_hadolint() -> None:
     missing = [service for service, path in dockerfiles.items() if not path.is_file()]
     assert not missing, f"services without a Dockerfile: {missing}"
     hadolint(dockerfiles.values())
+
+
+@pytest.mark.unit
+def test_the_card_processor_image_passes_hadolint_and_is_built_by_compose(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    hadolint([PSP_DOCKERFILE])
+    assert ROOT / services["psp"]["build"]["dockerfile"] == PSP_DOCKERFILE
+    assert any(v.get("target") == "/var/lib/psp" for v in services["psp"]["volumes"])
 
 
 @pytest.mark.unit
