@@ -159,6 +159,12 @@ class Topology:
             # loopback locally; in Docker only the gateway can reach an instance.
             "FORWARDED_ALLOW_IPS": "127.0.0.1" if self.mode == "local" else "*",
         }
+        if instance.service == "payments":
+            env["PSP_URL"] = (
+                f"http://127.0.0.1:{self.settings['PSP_PORT']}"
+                if self.mode == "local"
+                else "http://psp:8140"
+            )
         if instance.service == "auth":
             env["ADMIN_EMAIL"] = self.settings["ADMIN_EMAIL"]
             env["ADMIN_PASSWORD"] = self.settings["ADMIN_PASSWORD"]

@@ -33,7 +33,8 @@ def create_app(
     verifier: TokenVerifier | None = None,
 ) -> FastAPI:
     """`components` are this instance's own dependencies (they decide readiness);
-    `parts` are the service's own background work (started after the components);
+    `parts` are the service's own background work (started after the components; more
+    can be appended to `app.state.parts` before start-up);
     `calls` names the services it calls, found through Consul. `authenticate` makes the
     `CurrentUser` dependency work, verifying tokens with keys fetched from auth (auth
     itself passes a `verifier` that reads its own keys)."""
@@ -42,8 +43,10 @@ def create_app(
     configure_logging(
         service=settings.service_name, instance=settings.instance, level=settings.log_level
     )
-    # Started in this order after the components, stopped in reverse before them.
-    parts = list(parts)
+    # Started after the components in this order, stopped in reverse before them; the
+    # Consul registration comes last, so an instance is announced only when all its
+    # parts run, and leaves first.
+    wiring: list[Lifecycle] = []
     registration: ServiceRegistration | None = None
     client: ServiceClient | None = None
     agents: ConsulAgents | None = None
@@ -56,9 +59,10 @@ def create_app(
                 caller=settings.service_name,
                 timeout=settings.dependency_timeout_seconds * 2,
             )
-            parts += [discovery, client]
+            wiring += [discovery, client]
         registration = ServiceRegistration(settings, agents)
-        parts.append(registration)
+    elif calls:
+        raise ValueError(f"{settings.service_name} calls {list(calls)} but has no Consul")
     if authenticate and verifier is None:
         if client is None:
             raise ValueError("verifying tokens needs auth's keys, found through Consul")
@@ -66,20 +70,24 @@ def create_app(
             jwks_from(client), issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
     if verifier is not None:
-        parts.insert(0, verifier)
-    elif calls:
-        raise ValueError(f"{settings.service_name} calls {list(calls)} but has no Consul")
+        wiring.insert(0, verifier)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for part in [*components, *parts]:
+        started = [
+            *components,
+            *wiring,
+            *app.state.parts,
+            *([registration] if registration else []),
+        ]
+        for part in started:
             await part.start()
         try:
             yield
         finally:
             # Uvicorn runs this after the server stopped accepting and in-flight requests
             # finished, so nothing still needs the pools being closed here.
-            for part in reversed([*components, *parts]):
+            for part in reversed(started):
                 await part.stop()
             if agents:
                 await agents.close()
@@ -87,6 +95,8 @@ def create_app(
     app = FastAPI(title=f"shopstack-{settings.service_name}", lifespan=lifespan)
     app.state.settings = settings
     app.state.components = {c.name: c for c in components}
+    # The service's own background parts; it may add ones that need `app.state.services`.
+    app.state.parts = list(parts)
     app.state.registration = registration
     app.state.services = client
     app.state.verifier = verifier

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from kit.deps import CurrentUser
-from orders.schemas import OrderPage
+from orders.checkout import Checkout
+from orders.schemas import CheckoutIn, OrderPage
 from orders.service import OrderService
 
 
@@ -16,7 +19,13 @@ def _service(request: Request) -> OrderService:
     return service
 
 
+def _checkout(request: Request) -> Checkout:
+    checkout: Checkout = request.app.state.checkout
+    return checkout
+
+
 Service = Annotated[OrderService, Depends(_service)]
+CheckoutDep = Annotated[Checkout, Depends(_checkout)]
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -29,3 +38,26 @@ async def list_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
     return await orders.list_orders(user_id=user.user_id, limit=limit, cursor=cursor)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def place_order(
+    body: CheckoutIn,
+    request: Request,
+    user: CurrentUser,
+    checkout: CheckoutDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    code, answer = await checkout.place(
+        user_id=user.user_id,
+        authorization=request.headers["authorization"],
+        key=idempotency_key,
+        payment_token=body.payment_token,
+    )
+    media = "application/problem+json" if code >= 400 else "application/json"
+    return JSONResponse(answer, status_code=code, media_type=media)
+
+
+@router.get("/{order_id}")
+async def read_order(order_id: uuid.UUID, user: CurrentUser, orders: Service) -> dict[str, Any]:
+    return await orders.order(user_id=user.user_id, order_id=order_id)

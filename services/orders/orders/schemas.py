@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OrderSummary(BaseModel):
@@ -19,3 +19,9 @@ class OrderSummary(BaseModel):
 class OrderPage(BaseModel):
     items: list[OrderSummary]
     next_cursor: str | None
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payment_token: str = Field(min_length=1, max_length=64)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import Any
 
 from kit import Postgres
 from orders import store
-from orders.errors import InvalidCursor
+from orders.errors import InvalidCursor, OrderNotFound
 from orders.schemas import OrderPage
 
 
@@ -39,3 +40,11 @@ class OrderService:
         more = len(rows) > limit
         next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
         return OrderPage(items=page, next_cursor=next_cursor)
+
+    async def order(self, *, user_id: str, order_id: uuid.UUID) -> dict[str, Any]:
+        async with self.db.connection() as conn:
+            found = await store.order_of_user(conn, order_id=order_id, user_id=uuid.UUID(user_id))
+        # Someone else's order is as absent as one that does not exist.
+        if found is None:
+            raise OrderNotFound(f"You have no order {order_id}.")
+        return found
