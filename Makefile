@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration bench-auth bench-catalog clean
+.PHONY: help up down status logs test lint format unit static integration verify bench-auth bench-catalog clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
@@ -49,6 +49,9 @@ static: $(STAMP) ## Docker-mode files checked without an engine: hadolint, compo
 
 integration: $(STAMP) ## Integration tests against a real local stack they start and stop on shifted ports
 	$(PY) -m pytest -m integration tests/integration
+
+verify: $(STAMP) ## Check the invariants (orders terminal, one capture per order, money and stock add up)
+	$(PY) -m shopctl verify
 
 bench-auth: $(STAMP) ## Login cost: argon2id hashes/s and median login latency vs a baseline (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/auth_bench.py

@@ -38,6 +38,8 @@ def run(command: str, service: str | None) -> int:
         handlers = {"up": docker.up, "down": docker.down, "status": docker.status}
         if command == "clean":
             return docker.compose("down", "--volumes")
+        if command == "verify":
+            raise StackError("verify reads local mode's databases; run it with MODE=local")
         return handlers[command]() if command != "logs" else docker.logs(service)
 
     from shopctl.local import LocalStack
@@ -55,6 +57,10 @@ def run(command: str, service: str | None) -> int:
     if command == "clean":
         stack.clean()
         return 0
+    if command == "verify":
+        from shopctl.verify import report
+
+        return report(stack.settings)
     if command == "status":
         return print_status(stack)
     return _local_logs(service)
@@ -62,7 +68,7 @@ def run(command: str, service: str | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "clean"])
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "clean", "verify"])
     parser.add_argument("--service", help="for logs: only this service's instances")
     args = parser.parse_args()
     try:

@@ -3,6 +3,7 @@
     POST /v1/charges   (Idempotency-Key required) {"amount_cents", "currency", "token",
                        "reference"} -> 201 captured | 402 declined
     GET  /v1/charges?reference=...   the captures for a reference (an order id)
+    GET  /v1/captures                every capture
     GET  /v1/ledger                  totals, and references captured more than once
     PUT  /v1/faults                  latency, transient errors, charge-then-time-out
 
@@ -125,6 +126,10 @@ def create_app(ledger_path: Path) -> FastAPI:
     @app.get("/v1/charges")
     async def charges(reference: str) -> list[dict[str, Any]]:
         return ledger.captures(reference)
+
+    @app.get("/v1/captures")
+    async def all_captures() -> list[dict[str, Any]]:
+        return ledger.captures()
 
     @app.get("/v1/ledger")
     async def summary() -> dict[str, Any]:
