@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration verify bench-auth bench-catalog clean
+.PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
@@ -53,11 +53,17 @@ integration: $(STAMP) ## Integration tests against a real local stack they start
 verify: $(STAMP) ## Check the invariants (orders terminal, one capture per order, money and stock add up)
 	$(PY) -m shopctl verify
 
+replay-dlq: $(STAMP) ## Send dead-lettered events back to their topic (TOPIC=order-events.dlq)
+	$(PY) -m shopctl replay-dlq --topic "$(TOPIC)"
+
 bench-auth: $(STAMP) ## Login cost: argon2id hashes/s and median login latency vs a baseline (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/auth_bench.py
 
 bench-catalog: $(STAMP) ## GET /products/{id} throughput through the gateway vs a bare FastAPI endpoint (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/catalog_bench.py
+
+bench-checkout: $(STAMP) ## End-to-end checkout: orders/s and POST-to-CONFIRMED median and p99 (needs `make up`)
+	PYTHONPATH=. $(PY) loadtest/checkout_bench.py
 
 clean: $(STAMP) ## Stop the stack and delete its data (.run, Docker volumes); caches in .cache stay
 	$(PY) -m shopctl clean

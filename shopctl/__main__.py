@@ -31,15 +31,15 @@ def _local_logs(service: str | None) -> int:
     os.execvp("tail", ["tail", "-n", "20", "-F", *map(str, logs)])
 
 
-def run(command: str, service: str | None) -> int:
+def run(command: str, service: str | None, topic: str | None = None) -> int:
     mode = _mode()
     if mode == "docker":
         say("Docker mode (a Docker engine answers; MODE=local overrides)")
         handlers = {"up": docker.up, "down": docker.down, "status": docker.status}
         if command == "clean":
             return docker.compose("down", "--volumes")
-        if command == "verify":
-            raise StackError("verify reads local mode's databases; run it with MODE=local")
+        if command in ("verify", "replay-dlq"):
+            raise StackError(f"{command} works on local mode's stack; run it with MODE=local")
         return handlers[command]() if command != "logs" else docker.logs(service)
 
     from shopctl.local import LocalStack
@@ -57,6 +57,22 @@ def run(command: str, service: str | None) -> int:
     if command == "clean":
         stack.clean()
         return 0
+    if command == "replay-dlq":
+        from shopctl.dlq import replay
+
+        if not topic or not topic.endswith(".dlq"):
+            raise StackError("name the dead-letter topic: TOPIC=order-events.dlq")
+        replayed, skipped = replay(f"127.0.0.1:{stack.settings['KAFKA_PORT']}", topic)
+        say(f"replayed {replayed} events from {topic}; skipped {skipped}")
+        return 0
+    if command == "replay-dlq":
+        from shopctl.dlq import replay
+
+        if not topic or not topic.endswith(".dlq"):
+            raise StackError("name the dead-letter topic: TOPIC=order-events.dlq")
+        replayed, skipped = replay(f"127.0.0.1:{stack.settings['KAFKA_PORT']}", topic)
+        say(f"replayed {replayed} events from {topic}; skipped {skipped}")
+        return 0
     if command == "verify":
         from shopctl.verify import report
 
@@ -68,11 +84,13 @@ def run(command: str, service: str | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "clean", "verify"])
+    commands = ["up", "down", "status", "logs", "clean", "verify", "replay-dlq"]
+    parser.add_argument("command", choices=commands)
     parser.add_argument("--service", help="for logs: only this service's instances")
+    parser.add_argument("--topic", help="for replay-dlq: the dead-letter topic")
     args = parser.parse_args()
     try:
-        return run(args.command, args.service or None)
+        return run(args.command, args.service or None, args.topic or None)
     except StackError as exc:
         print(f"shopctl: {exc}", file=sys.stderr)
         return 1

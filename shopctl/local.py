@@ -322,7 +322,7 @@ class LocalStack:
                 self.supervisor.start_daemon()
         self._provision(bins)
         with step("Waiting for every instance, the gateway and Prometheus to be ready"):
-            wait_until(self.all_ready, timeout=180, what="the whole stack")
+            self.wait_ready(timeout=180)
 
     def clean(self) -> None:
         """Stop the stack and delete its data (a relocated Postgres folder included)."""
@@ -343,6 +343,10 @@ class LocalStack:
 
     # -- readiness ------------------------------------------------------------
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until every process answers and the gateway routes to every instance."""
+        wait_until(self.all_ready, timeout=timeout, what="the whole stack")
+
     def _raise_if_fatal(self) -> None:
         fatal = [p["name"] for p in self.supervisor.processes() if p["statename"] == "FATAL"]
         if fatal:
@@ -362,6 +366,6 @@ class LocalStack:
         self._raise_if_fatal()
         return {
             **self.infra_ready(),
-            **instance_checks(self.topology),
+            **instance_checks(self.topology, upstreams=self.run / "nginx" / "upstreams.conf"),
             **edge_checks(self.settings),
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -100,10 +101,32 @@ def infra_checks(settings: Settings) -> dict[str, bool]:
     }
 
 
-def instance_checks(topology: Topology) -> dict[str, bool]:
+def _consul_passing(settings: Settings, services: set[str]) -> set[str]:
+    passing: set[str] = set()
+    for service in services:
+        try:
+            entries = httpx.get(
+                f"http://127.0.0.1:{settings['CONSUL_HTTP_PORT']}/v1/health/service/{service}",
+                params={"passing": "1"},
+                timeout=1.0,
+            ).json()
+        except (httpx.HTTPError, ValueError):
+            continue
+        passing |= {entry["Service"]["ID"] for entry in entries}
+    return passing
+
+
+def instance_checks(topology: Topology, upstreams: Path | None = None) -> dict[str, bool]:
+    """An instance is ready when it says so, Consul has it passing, and (when the
+    gateway's rendered upstreams are given) the gateway routes to it."""
+    instances = topology.instances()
+    passing = _consul_passing(topology.settings, {i.service for i in instances})
+    routed = upstreams.read_text() if upstreams and upstreams.exists() else None
     return {
-        instance.id: _http_ok(f"http://{instance.address}/health/ready")
-        for instance in topology.instances()
+        instance.id: instance.id in passing
+        and (routed is None or f"server {instance.address} " in routed)
+        and _http_ok(f"http://{instance.address}/health/ready")
+        for instance in instances
     }
 
 

@@ -220,6 +220,7 @@ def test_another_service_verifies_tokens_while_auth_is_down(
     finally:
         for name in auth_instances:
             stack.supervisor.start(name)
+        stack.wait_ready()
 
 
 def test_rotated_keys_keep_old_tokens_valid(stack: LocalStack, gw: httpx.Client) -> None:

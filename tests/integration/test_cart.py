@@ -262,7 +262,5 @@ def test_redis_down_products_still_read_carts_answer_503(
         assert refused.json()["dependency"] == "redis"
     finally:
         stack.supervisor.start("redis")
-    # Leave the stack whole for the tests that follow.
-    from shopctl.readiness import wait_until
-
-    wait_until(stack.all_ready, timeout=60, what="the stack after Redis came back")
+    # Leave the stack whole, and routed again, for the tests that follow.
+    stack.wait_ready()

@@ -204,6 +204,7 @@ async def test_callers_keep_their_instances_while_consul_is_down(stack: LocalSta
             )
 
         await asyncio.to_thread(wait_for, all_back, 10)
+        await asyncio.to_thread(stack.wait_ready)
         print(
             f"\nConsul restarted: all 8 instances registered again in "
             f"{time.monotonic() - started:.2f}s"

@@ -170,3 +170,25 @@ async def test_each_event_takes_effect_once_and_failures_are_dead_lettered(
         ).fetchone()
     assert recorded == (20,)
     assert exploded == (0,)  # its failed attempts were rolled back with their effect
+
+
+async def test_dead_letters_can_be_replayed_to_their_topic(harness: Harness) -> None:
+    from shopctl.dlq import replay
+
+    event = Event(type="order.created", key="k-replay", data={"n": 1}, producer="kit-it")
+    raw = KafkaProducer(**producer_config(harness.bootstrap, "it-raw"))
+    dlq = f"{harness.topic}.dlq"
+    raw.send(
+        dlq,
+        key="k-replay",
+        value={"reason": "x", "topic": harness.topic, "record": event.envelope()},
+    )
+    raw.send(
+        dlq, key="junk", value={"reason": "not JSON", "topic": harness.topic, "record": "{not json"}
+    )
+    raw.flush()
+    raw.close()
+    assert await asyncio.to_thread(replay, harness.bootstrap, dlq) == (1, 1)
+    assert await asyncio.to_thread(replay, harness.bootstrap, dlq) == (0, 0)  # once
+    back = await asyncio.to_thread(read_topic, harness.bootstrap, harness.topic, 1)
+    assert [value["event_id"] for _, value in back] == [str(event.event_id)]  # type: ignore[index]

@@ -56,3 +56,4 @@ def test_postgres_outage_is_reported_and_recovered_without_restarts(stack: Local
     after = _pids(stack)
     # Nobody crashed or was restarted by supervisord: the same processes recovered.
     assert {i: after[i] for i in users} == {i: before[i] for i in users}
+    stack.wait_ready()  # routed again through the gateway, for the tests that follow
