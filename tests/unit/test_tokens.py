@@ -6,6 +6,7 @@ import jwt
 import pytest
 
 from auth.keys import SigningKey, new_signing_key, sign_access_token
+from kit import DependencyUnavailable
 from kit.tokens import TokenVerifier, Unauthorized
 
 pytestmark = pytest.mark.unit
@@ -116,3 +117,14 @@ async def test_only_the_pinned_algorithm_and_token_type_pass() -> None:
         await check.verify(id_token)
     with pytest.raises(Unauthorized, match="malformed"):
         await check.verify("not-a-jwt")
+
+
+async def test_before_any_key_is_known_the_answer_is_503_not_401() -> None:
+    key = new_signing_key()
+    server = KeyServer(key)
+    server.down = True
+    check = verifier(server, min_refresh_seconds=0.0)
+    with pytest.raises(DependencyUnavailable):
+        await check.verify(token(key))
+    server.down = False  # auth is back: the same kid is learnt, not remembered as unknown
+    assert (await check.verify(token(key))).user_id == "u-1"

@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 
-from kit.errors import ShopError
+from kit.errors import DependencyUnavailable, ShopError
 from kit.service_client import ServiceClient
 
 log = logging.getLogger("kit.tokens")
@@ -104,10 +104,11 @@ class TokenVerifier:
         if self._prefetch:
             self._prefetch.cancel()
 
-    async def refresh(self, *, force: bool = False) -> None:
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Fetch the published keys; True when a fresh set was fetched."""
         async with self._refresh_lock:
             if not force and time.monotonic() - self._last_refresh < self.min_refresh_seconds:
-                return
+                return False
             self._last_refresh = time.monotonic()
             try:
                 document = await self.fetch_keys()
@@ -115,13 +116,14 @@ class TokenVerifier:
                 log.warning(
                     "could not fetch signing keys; keeping cached ones", extra={"error": repr(exc)}
                 )
-                return
+                return False
             keys = {}
             for entry in document.get("keys", []):
                 if entry.get("alg") == ALGORITHM and entry.get("kid"):
                     keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=ALGORITHM)
             if keys:
                 self._keys = keys
+            return bool(keys)
 
     def _forget_stale_unknowns(self) -> None:
         now = time.monotonic()
@@ -141,10 +143,15 @@ class TokenVerifier:
         if not isinstance(kid, str):
             raise Unauthorized("The access token names no signing key.")
         if kid not in self._keys and self._unknown_until.get(kid, 0.0) < time.monotonic():
-            await self.refresh()
-            if kid not in self._keys:
+            fetched = await self.refresh()
+            # Only a kid that a fresh key set lacks is known to be unknown.
+            if fetched and kid not in self._keys:
                 self._forget_stale_unknowns()
                 self._unknown_until[kid] = time.monotonic() + self.unknown_kid_seconds
+        if not self._keys:
+            # Never reached auth yet (just started, or auth away since): we cannot tell a
+            # good token from a bad one, which is our fault, not the caller's.
+            raise DependencyUnavailable("auth signing keys")
         key = self._keys.get(kid)
         if key is None:
             raise Unauthorized("The access token's signing key is unknown.")
