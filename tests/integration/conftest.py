@@ -29,3 +29,18 @@ def stack() -> Iterator[LocalStack]:
     local.up()
     yield local
     local.down()
+
+
+@pytest.fixture(autouse=True)
+def fresh_login_budget(stack: LocalStack) -> None:
+    """Every test starts with a fresh per-address login budget: all of them log in from
+    127.0.0.1, where a real deployment's clients come from many addresses. The limit's
+    own tests exceed it within one test."""
+    import redis
+
+    with redis.Redis(port=int(stack.settings["REDIS_PORT"]), socket_timeout=2) as client:
+        try:
+            for key in client.scan_iter("auth:login:address:*"):
+                client.delete(key)
+        except redis.RedisError:
+            pass  # a test that stopped Redis restores it itself
