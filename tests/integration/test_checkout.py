@@ -146,3 +146,21 @@ def test_charge_then_timeout_still_captures_once(gw: httpx.Client, psp: httpx.Cl
     done = wait_status(gw, user, placed.json()["id"], timeout=20)
     assert done["status"] == "CONFIRMED"
     assert len(psp.get("/v1/charges", params={"reference": done["id"]}).json()) == 1
+
+
+def test_an_order_whose_event_was_dead_lettered_is_redriven(
+    stack: LocalStack, gw: httpx.Client, psp: httpx.Client
+) -> None:
+    # The processor fails every charge long enough for payments to give up on the event
+    # (5 tries, then the dead-letter topic): the order is stranded, as by a lost event.
+    psp.put("/v1/faults", json={"transient_error_rate": 1.0})
+    user = shopper(gw, product="maple-lamp")
+    placed = checkout(gw, user, "tok_visa")
+    order_id = placed.json()["id"]
+    time.sleep(8)
+    assert gw.get(f"/orders/{order_id}", headers=user).json()["status"] == "PENDING"
+    psp.put("/v1/faults", json={})
+    # After the saga timeout (20 s) orders asks for the payment again, and it goes through.
+    done = wait_status(gw, user, order_id, timeout=40)
+    assert done["status"] == "CONFIRMED"
+    assert len(psp.get("/v1/charges", params={"reference": order_id}).json()) == 1
