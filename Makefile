@@ -10,7 +10,7 @@ SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e service
 .PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout clean
 
 help: ## List every target with what it does
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
 
 $(STAMP): requirements-dev.txt services/*/pyproject.toml infra/psp/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
