@@ -7,6 +7,11 @@ transactions committed. A handler that keeps failing gets `max_attempts` tries, 
 record goes to the dead-letter topic (`<topic>.dlq`) with the reason, and consumption moves
 on; a malformed envelope goes there at once.
 
+kafka-python 3.0.12 can wedge a consumer for good inside its group join after the broker
+was away (poll() stops honouring its timeout). Crash-only remedy: a watchdog sees polls
+stop and restarts the instance gracefully (SIGTERM: deregister, drain, exit), and the
+supervisor (supervisord, or Docker's restart policy) starts it again with fresh state.
+
 kafka-python's consumer is synchronous, so it polls in a worker thread and hands each
 record to the event loop, waiting for the result before the next.
 """
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,6 +63,7 @@ class EventConsumer:
         handle: Handler,
         service: str,
         max_attempts: int = 5,
+        wedged_after_seconds: float = 30.0,
     ) -> None:
         self.db = db
         self.producer = producer
@@ -65,16 +73,35 @@ class EventConsumer:
         self.handle = handle
         self.service = service
         self.max_attempts = max_attempts
+        self.wedged_after_seconds = wedged_after_seconds
+        self._last_progress = time.monotonic()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._poll_forever, name=f"consumer-{self.group}")
+        self._thread = threading.Thread(
+            target=self._poll_forever, name=f"consumer-{self.group}", daemon=True
+        )
         self._thread.start()
+        self._watchdog = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            stalled = time.monotonic() - self._last_progress
+            if stalled > self.wedged_after_seconds:
+                log.error(
+                    "consumer wedged; restarting the instance",
+                    extra={"group": self.group, "stalled_seconds": round(stalled)},
+                )
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
 
     async def stop(self) -> None:
+        if getattr(self, "_watchdog", None):
+            self._watchdog.cancel()
         self._stopping.set()
         if self._thread:
             await asyncio.to_thread(self._thread.join, 15)
@@ -85,6 +112,13 @@ class EventConsumer:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(self.db.migrated.wait(), self._loop).result()
         while not self._stopping.is_set():
+            # kafka-python 3.0's poll() can block for good in its group join when the
+            # consumer was created before the broker was ready; so join only once the
+            # broker answers a cluster query.
+            self._last_progress = time.monotonic()  # waiting for the broker is not wedged
+            if not self._run_quietly(self.producer.check()):
+                time.sleep(1)
+                continue
             try:
                 self._consume_until_stopped()
             except Exception:
@@ -96,6 +130,7 @@ class EventConsumer:
         consumer = KafkaConsumer(*self.topics, **config)
         try:
             while not self._stopping.is_set():
+                self._last_progress = time.monotonic()
                 batches = consumer.poll(timeout_ms=500)
                 for records in batches.values():
                     for record in records:
@@ -105,6 +140,13 @@ class EventConsumer:
                 self._export_lag(consumer)
         finally:
             consumer.close(autocommit=False)
+
+    def _run_quietly(self, coroutine: Awaitable[None]) -> bool:
+        try:
+            self._run(coroutine)
+        except Exception:
+            return False
+        return True
 
     def _run(self, coroutine: Awaitable[None]) -> None:
         assert self._loop is not None
@@ -128,6 +170,7 @@ class EventConsumer:
             await self._dead_letter(record, reason=str(exc))
             return
         for attempt in range(1, self.max_attempts + 1):
+            self._last_progress = time.monotonic()  # a slow handler is not a wedged poll
             try:
                 outcome = await self._apply(event)
                 EVENTS.labels(self.service, self.group, outcome).inc()

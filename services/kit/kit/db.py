@@ -116,3 +116,41 @@ class AfterMigrations:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
+
+
+class Repeating:
+    """Background work repeated for the instance's whole life once migrations are applied
+    (publishing the outbox, re-driving orders). `work` returns True when there is more to
+    do at once; otherwise the next round waits `idle_seconds`. A failed round is logged and
+    retried a second later: the loop itself never dies."""
+
+    def __init__(
+        self, db: Postgres, work: Callable[[], Awaitable[bool]], *, idle_seconds: float, name: str
+    ) -> None:
+        self.db = db
+        self.work = work
+        self.idle_seconds = idle_seconds
+        self.name = name
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        await self.db.migrated.wait()
+        while True:
+            more = False
+            try:
+                more = await self.work()
+            except DependencyUnavailable as exc:
+                log.warning("background work waiting", extra={"work": self.name, "error": str(exc)})
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception("background work failed; retrying", extra={"work": self.name})
+                await asyncio.sleep(1)
+            if not more:
+                await asyncio.sleep(self.idle_seconds)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()

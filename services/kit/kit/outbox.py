@@ -9,15 +9,13 @@ events keep their order; the other instances' relays wait as hot standbys.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from prometheus_client import Counter, Gauge
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from kit.db import Postgres
-from kit.errors import DependencyUnavailable
+from kit.db import Postgres, Repeating
 from kit.events import Event
 from kit.kafka import EventProducer
 
@@ -54,31 +52,16 @@ class OutboxRelay:
         self.producer = producer
         self.service = service
         self.batch_size = batch_size
-        self.idle_seconds = idle_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Repeating(db, self._round, idle_seconds=idle_seconds, name="outbox relay")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        await self._rounds.stop()
 
-    async def _run(self) -> None:
-        await self.db.migrated.wait()
-        while True:
-            try:
-                published = await self.publish_batch()
-            except DependencyUnavailable as exc:
-                log.warning("outbox relay waiting", extra={"error": str(exc)})
-                published = 0
-                await asyncio.sleep(1)
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                published = 0
-                await asyncio.sleep(1)
-            if published < self.batch_size:
-                await asyncio.sleep(self.idle_seconds)
+    async def _round(self) -> bool:
+        return await self.publish_batch() >= self.batch_size
 
     async def publish_batch(self) -> int:
         """Publish up to one batch; return how many rows were published."""

@@ -4,7 +4,6 @@ timeout ask for their payment again, so no order is stranded by a lost event."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -12,6 +11,7 @@ from prometheus_client import Counter
 from psycopg import AsyncConnection
 
 from kit import DependencyUnavailable, Postgres
+from kit.db import Repeating
 from kit.events import Event
 from kit.outbox import add_to_outbox
 from kit.service_client import ServiceClient
@@ -49,32 +49,26 @@ class PaymentOutcomes:
 
 
 class Redrive:
+    BATCH = 100
+
     def __init__(self, *, db: Postgres, timeout_seconds: float, interval_seconds: float) -> None:
         self.db = db
         self.timeout_seconds = timeout_seconds
-        self.interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Repeating(db, self._round, idle_seconds=interval_seconds, name="re-drive")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        await self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        await self._rounds.stop()
 
-    async def _run(self) -> None:
-        await self.db.migrated.wait()
-        while True:
-            await asyncio.sleep(self.interval_seconds)
-            try:
-                await self.redrive_once()
-            except DependencyUnavailable as exc:
-                log.warning("re-drive waiting", extra={"error": str(exc)})
+    async def _round(self) -> bool:
+        return await self.redrive_once() >= self.BATCH
 
     async def redrive_once(self) -> int:
         async with self.db.connection() as conn, conn.transaction():
             overdue = await store.claim_overdue(
-                conn, older_than_seconds=self.timeout_seconds, limit=100
+                conn, older_than_seconds=self.timeout_seconds, limit=self.BATCH
             )
             for order in overdue:
                 event = Event(
