@@ -164,3 +164,26 @@ def test_an_order_whose_event_was_dead_lettered_is_redriven(
     done = wait_status(gw, user, order_id, timeout=40)
     assert done["status"] == "CONFIRMED"
     assert len(psp.get("/v1/charges", params={"reference": order_id}).json()) == 1
+
+
+def test_the_saga_exports_its_metrics(stack: LocalStack, gw: httpx.Client) -> None:
+    user = shopper(gw, product="pine-shelf")
+    order_id = checkout(gw, user, "tok_visa").json()["id"]
+    # Not a latency check: on a stack that just started, the consumer groups may still
+    # be settling, and the order is confirmed once they have.
+    assert wait_status(gw, user, order_id, timeout=60)["status"] == "CONFIRMED"
+    exported = ""
+    for instance in [*stack.topology.instances("orders"), *stack.topology.instances("payments")]:
+        exported += httpx.get(f"http://{instance.address}/metrics").text
+    lines = exported.splitlines()
+    for name, labels in (
+        ("outbox_backlog", ['service="orders"']),
+        ("outbox_published_total", ['service="orders"', 'topic="order-events"']),
+        ("consumer_lag", ['group="payments"', 'topic="order-events"']),
+        ("consumer_events_total", ['group="orders"', 'outcome="handled"']),
+        ("saga_outcomes_total", ['outcome="confirmed"']),
+        ("payments_total", ['outcome="succeeded"']),
+    ):
+        assert any(
+            line.startswith(name + "{") and all(label in line for label in labels) for line in lines
+        ), (name, labels)

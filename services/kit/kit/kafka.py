@@ -74,6 +74,11 @@ def consumer_config(bootstrap_servers: str, group_id: str, client_id: str) -> di
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "request_timeout_ms": 30000,
+        # A member that died without leaving (kill -9) is noticed within 6 s, the broker's
+        # minimum, so its partitions move on quickly; handling a batch may take 2 minutes.
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 2000,
+        "max_poll_interval_ms": 120_000,
         "key_deserializer": KeySerde(),
         "value_deserializer": JsonSerde(),
     }
