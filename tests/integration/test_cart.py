@@ -55,6 +55,9 @@ def test_catalog_pages_through_every_product(gw: httpx.Client) -> None:
     assert isinstance(one["price_cents"], int) and one["currency"] == "EUR"
     assert gw.get("/products/no-such-thing").status_code == 404
     assert gw.get("/products", params={"limit": 101}).status_code == 422
+    for bad in ("%%%", "bm90LWEtY3Vyc29yfHdpdGh8cGFydHM="):
+        refused = gw.get("/products", params={"cursor": bad})
+        assert refused.status_code == 422 and refused.json()["type"].endswith("/invalid-cursor")
 
 
 def test_two_users_fill_their_own_carts(gw: httpx.Client) -> None:

@@ -133,6 +133,7 @@ def test_bad_checkouts_are_refused(gw: httpx.Client) -> None:
     assert no_key.status_code == 400
     assert gw.post("/orders", json={}, headers={**user, "Idempotency-Key": "x"}).status_code == 422
     assert gw.get("/orders", headers=user).json()["items"] == []
+    assert gw.get("/orders", params={"cursor": "%%%"}, headers=user).status_code == 422
 
 
 def test_charge_then_timeout_still_captures_once(gw: httpx.Client, psp: httpx.Client) -> None:

@@ -15,12 +15,6 @@ class NotEnoughStock(ShopError):
     title = "Not enough stock"
 
 
-class InvalidCursor(ShopError):
-    status = 422
-    type = "invalid-cursor"
-    title = "Invalid cursor"
-
-
 class ReservationNotFound(ShopError):
     status = 404
     type = "reservation-not-found"

@@ -3,7 +3,6 @@ that never oversell. No FastAPI here; keyword-only arguments."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import uuid
@@ -12,7 +11,6 @@ from pathlib import Path
 from cart import store
 from cart.cart_store import CartStore
 from cart.errors import (
-    InvalidCursor,
     NotEnoughStock,
     ProductNotFound,
     ReservationClosed,
@@ -29,6 +27,7 @@ from cart.schemas import (
     ReservationRead,
 )
 from kit import Postgres
+from kit.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger("cart.service")
 
@@ -57,12 +56,12 @@ class Catalog:
         return found
 
     async def page(self, *, limit: int, cursor: str | None) -> ProductPage:
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor, parts=1)[0] if cursor else None
         async with self.db.connection() as conn:
             rows = await store.products_page(conn, limit=limit + 1, after=after)
         items = rows[:limit]
         more = len(rows) > limit
-        return ProductPage(items=items, next_cursor=_encode_cursor(items[-1].id) if more else None)
+        return ProductPage(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
 
     async def update(
         self, *, product_id: str, price_cents: int | None, stock: int | None
@@ -75,17 +74,6 @@ class Catalog:
             raise ProductNotFound(f"There is no product {product_id!r}.")
         await self.cache.evict(product_id)
         return updated
-
-
-def _encode_cursor(product_id: str) -> str:
-    return base64.urlsafe_b64encode(product_id.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
-    except ValueError as exc:
-        raise InvalidCursor("The cursor is not one this API gave out; start without it.") from exc
 
 
 class Carts:

@@ -78,6 +78,7 @@ class EventConsumer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -100,7 +101,7 @@ class EventConsumer:
                 return
 
     async def stop(self) -> None:
-        if getattr(self, "_watchdog", None):
+        if self._watchdog:
             self._watchdog.cancel()
         self._stopping.set()
         if self._thread:

@@ -3,12 +3,6 @@
 from kit import ShopError
 
 
-class InvalidCursor(ShopError):
-    status = 422
-    type = "invalid-cursor"
-    title = "Invalid cursor"
-
-
 class OrderNotFound(ShopError):
     status = 404
     type = "order-not-found"

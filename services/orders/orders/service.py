@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 from typing import Any
 
 from kit import Postgres
+from kit.pagination import InvalidCursor, decode_cursor, encode_cursor
 from orders import store
-from orders.errors import InvalidCursor, OrderNotFound
+from orders.errors import OrderNotFound
 from orders.schemas import OrderPage
 
 
-def encode_cursor(created_at: datetime, order_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{order_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    created_at, order_id = decode_cursor(cursor, parts=2)
     try:
-        created_at, _, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(created_at), uuid.UUID(order_id)
     except ValueError as exc:
         raise InvalidCursor("The cursor is not one this API gave out; start without it.") from exc
@@ -30,7 +26,7 @@ class OrderService:
         self.db = db
 
     async def list_orders(self, *, user_id: str, limit: int, cursor: str | None) -> OrderPage:
-        after = decode_cursor(cursor) if cursor else None
+        after = _after(cursor) if cursor else None
         async with self.db.connection() as conn:
             # One more than asked tells whether another page exists.
             rows = await store.orders_of_user(
@@ -38,7 +34,8 @@ class OrderService:
             )
         page = rows[:limit]
         more = len(rows) > limit
-        next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
+        last = page[-1] if more else None
+        next_cursor = encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None
         return OrderPage(items=page, next_cursor=next_cursor)
 
     async def order(self, *, user_id: str, order_id: uuid.UUID) -> dict[str, Any]:
