@@ -52,7 +52,8 @@ class SteadyLoad:
     no answer). The cart service answers them itself (a problem+json 404).
 
     When nginx reloads, its old workers close their idle keep-alive connections; a GET
-    sent on one at that instant is never read. Like browsers, and as HTTP allows for
+    sent on one at that instant is never read (the client sees the connection closed or
+    reset). Like browsers, and as HTTP allows for
     idempotent requests closed before any response (RFC 9112, 9.3.1), the client sends it
     again once on a new connection; those are counted in `resent`, not hidden."""
 
@@ -70,7 +71,8 @@ class SteadyLoad:
                 try:
                     try:
                         response = client.get(self.url)
-                    except httpx.RemoteProtocolError:
+                    except (httpx.RemoteProtocolError, httpx.ReadError):
+                        # Closed (or reset) by an old nginx worker before any answer.
                         self.resent += 1
                         response = client.get(self.url)
                     if response.status_code >= 500:
