@@ -1,9 +1,11 @@
-"""One real local stack for the integration tests: every port shifted by +10000 and its
+"""One real local stack for the integration tests: every port shifted by +10000 (or
+TEST_PORT_SHIFT) and its
 own run folder, so it never touches a stack the developer has running. Started once per
 session and stopped (by its own supervisord) at the end."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +14,8 @@ from shopctl.local import LocalStack
 from shopctl.ports import INFRA_PORT_VARS
 from shopctl.topology import ROOT, SERVICES, Settings, Topology, read_env_file
 
-PORT_SHIFT = 10000
+# TEST_PORT_SHIFT moves a second checkout's test stack out of the way of the first.
+PORT_SHIFT = int(os.environ.get("TEST_PORT_SHIFT", "10000"))
 
 
 def shifted_topology() -> Topology:
