@@ -1,7 +1,6 @@
-"""One real local stack for the integration tests: every port shifted by +10000 (or
-TEST_PORT_SHIFT) and its
-own run folder, so it never touches a stack the developer has running. Started once per
-session and stopped (by its own supervisord) at the end."""
+"""One real local stack for the integration tests: every port shifted by +10000 (or by
+TEST_PORT_SHIFT) and its own run folder, so it never touches a stack the developer has
+running. Started once per session and stopped (by its own supervisord) at the end."""
 
 from __future__ import annotations
 
