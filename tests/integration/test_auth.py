@@ -1,10 +1,12 @@
 """Issue 5's promises on the real stack, through the gateway: accounts, tokens every
 service verifies alone, refresh-token rotation with reuse detection, login limits."""
 
+import asyncio
 import base64
 import json
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -13,18 +15,13 @@ import psycopg
 import pytest
 import redis
 
+from auth.config import AuthSettings
 from shopctl.local import LocalStack
 from shopctl.topology import database_url
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def gw(stack: LocalStack) -> httpx.Client:
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}") as client:
-        yield client
 
 
 def new_user(gw: httpx.Client) -> str:
@@ -43,6 +40,19 @@ def login(gw: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, A
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def stack_limit(field: str) -> int:
+    """A limit as the stack's auth instances run it: their environment sets none."""
+    value: int = AuthSettings.model_fields[field].default
+    return value
+
+
+def assert_too_many(response: httpx.Response, *, window_seconds: int) -> None:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/too-many-attempts")
+    assert 0 < int(response.headers["retry-after"]) <= window_seconds
 
 
 def test_register_login_me_refresh_reuse_and_logout(gw: httpx.Client) -> None:
@@ -273,3 +283,49 @@ def test_one_address_spraying_accounts_gets_429(stack: LocalStack, gw: httpx.Cli
         for key in store.scan_iter("auth:login:address:*"):
             store.delete(key)
         store.close()
+
+
+def test_a_burst_of_wrong_passwords_checks_no_more_than_the_limit(gw: httpx.Client) -> None:
+    email = new_user(gw)
+    limit = stack_limit("login_failures_per_account")
+    window = stack_limit("login_failure_window_seconds")
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(gw.base_url), timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        "/auth/login", json={"email": email, "password": f"wrong-{n}-password"}
+                    )
+                    for n in range(4 * limit)
+                )
+            )
+
+    answers = asyncio.run(burst())
+    codes = Counter(r.status_code for r in answers)
+    # Each 401 is one password verified: concurrency must not buy guesses past the limit.
+    assert set(codes) == {401, 429} and codes[401] <= limit, codes
+    for refused in (r for r in answers if r.status_code == 429):
+        assert_too_many(refused, window_seconds=window)
+    # The account stays locked for the window, even for its own password.
+    assert_too_many(
+        gw.post("/auth/login", json={"email": email, "password": PASSWORD}), window_seconds=window
+    )
+
+
+def test_one_address_signing_up_past_the_limit_gets_429_and_no_account(
+    stack: LocalStack, gw: httpx.Client
+) -> None:
+    limit = stack_limit("signup_attempts_per_address")
+    window = stack_limit("signup_address_window_seconds")
+    existing = new_user(gw)  # the first sign-up of the address's budget
+    emails = [f"signup-{uuid.uuid4().hex[:10]}@example.com" for _ in range(limit + 2)]
+    answers = [gw.post("/auth/register", json={"email": e, "password": PASSWORD}) for e in emails]
+    assert [r.status_code for r in answers] == [201] * (limit - 1) + [429] * 3
+    for refused in answers[limit - 1 :]:
+        assert_too_many(refused, window_seconds=window)
+    with psycopg.connect(_dsn(stack)) as conn:
+        rows = conn.execute("SELECT email FROM users WHERE email = ANY(%s)", (emails,)).fetchall()
+    assert {email for (email,) in rows} == set(emails[: limit - 1])
+    # Signing up and logging in are separate budgets: the address can still log in.
+    assert login(gw, existing)["access_token"]

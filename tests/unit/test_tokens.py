@@ -22,9 +22,11 @@ class KeyServer:
         self.keys = list(keys)
         self.fetches = 0
         self.down = False
+        self.asked = asyncio.Event()
 
     async def __call__(self) -> dict[str, Any]:
         self.fetches += 1
+        self.asked.set()
         if self.down:
             raise ConnectionError("auth is down")
         return {"keys": [k.public_jwk for k in self.keys]}
@@ -127,4 +129,43 @@ async def test_before_any_key_is_known_the_answer_is_503_not_401() -> None:
     with pytest.raises(DependencyUnavailable):
         await check.verify(token(key))
     server.down = False  # auth is back: the same kid is learnt, not remembered as unknown
+    assert (await check.verify(token(key))).user_id == "u-1"
+
+
+async def fetched(server: KeyServer, *, times: int = 1, within: float = 2.0) -> None:
+    """Waits until the verifier's background refresh has asked the server `times` more."""
+    async with asyncio.timeout(within):
+        for _ in range(times):
+            server.asked.clear()
+            await server.asked.wait()
+
+
+async def test_keys_no_longer_published_stop_verifying_after_the_refresh_interval() -> None:
+    withdrawn, kept = new_signing_key(), new_signing_key()
+    server = KeyServer(withdrawn, kept)
+    check = verifier(server, refresh_seconds=0.05, min_refresh_seconds=60.0)
+    await check.start()
+    try:
+        await check.verify(token(withdrawn))
+        server.keys.remove(withdrawn)
+        await fetched(server)
+        with pytest.raises(Unauthorized, match="unknown"):
+            await check.verify(token(withdrawn))
+        assert (await check.verify(token(kept))).user_id == "u-1"
+
+        server.down = True  # refreshes fail from now on: the cached key set stays
+        await fetched(server, times=2)
+        assert (await check.verify(token(kept))).user_id == "u-1"
+    finally:
+        await check.stop()
+
+
+async def test_a_key_set_with_one_malformed_entry_keeps_the_good_ones() -> None:
+    key = new_signing_key()
+
+    async def source() -> dict[str, Any]:
+        broken = {**new_signing_key().public_jwk, "x": "!!"}
+        return {"keys": [broken, "not-a-key", key.public_jwk]}
+
+    check = TokenVerifier(source, issuer=ISSUER, audience=AUDIENCE)
     assert (await check.verify(token(key))).user_id == "u-1"

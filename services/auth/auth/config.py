@@ -1,5 +1,5 @@
 """Settings of the auth service: the kit's shared fields plus token lifetimes, password
-hashing cost, login limits and the admin account created at start-up."""
+hashing cost, login and sign-up limits and the admin account created at start-up."""
 
 from pydantic import SecretStr
 
@@ -25,6 +25,10 @@ class AuthSettings(ServiceSettings):
     login_failure_window_seconds: int = 900
     login_attempts_per_address: int = 30
     login_address_window_seconds: int = 60
+    # Sign-ups per client address per window: room for a household or an office behind
+    # one address, none for a script filling the user table (and the hashing capacity).
+    signup_attempts_per_address: int = 20
+    signup_address_window_seconds: int = 600
 
     admin_email: str = "admin@shopstack.dev"
     admin_password: SecretStr = SecretStr("change-me-admin-password")

@@ -25,7 +25,12 @@ def build_app(settings: AuthSettings) -> FastAPI:
         settings=settings,
     )
     # Auth verifies its own tokens with the keys in its own database.
-    verifier = TokenVerifier(auth.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = TokenVerifier(
+        auth.jwks,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        refresh_seconds=settings.jwks_refresh_seconds,
+    )
     app = create_app(
         settings,
         routers=[router, internal],

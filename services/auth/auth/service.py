@@ -80,8 +80,12 @@ class AuthService:
 
     # -- accounts ---------------------------------------------------------------------
 
-    async def register(self, *, email: str, password: str) -> tuple[uuid.UUID, str]:
+    async def register(
+        self, *, email: str, password: str, client_address: str
+    ) -> tuple[uuid.UUID, str]:
         email = normalise_email(email)
+        # Counted before hashing: a refused flood costs a Redis call, no argon2 time.
+        await self.limiter.check_signup_address(client_address)
         password_hash = await self.passwords.hash(password)
         async with self.db.connection() as conn:
             user_id = await store.insert_user(
@@ -103,17 +107,26 @@ class AuthService:
     async def login(self, *, email: str, password: str, client_address: str) -> TokenPair:
         email = normalise_email(email)
         await self.limiter.check_address(client_address)
-        await self.limiter.check_account(email)
-        async with self.db.connection() as conn:
-            user = await store.user_by_email(conn, email)
-        # An unknown email still costs one hash, so both failures take the same time.
-        if not await self.passwords.verify(user.password_hash if user else None, password):
-            await self.limiter.record_failure(email)
-            raise InvalidCredentials()
-        assert user is not None
+        await self.limiter.take_failure_slot(email)
+        user = await self._check_password(email=email, password=password)
+        if user is None:
+            raise InvalidCredentials()  # the slot taken stays counted as a failure
         await self.limiter.clear(email)
         async with self.db.connection() as conn, conn.transaction():
             return await self._issue(conn, user=user, family_id=uuid.uuid4())
+
+    async def _check_password(self, *, email: str, password: str) -> store.User | None:
+        """The user when the password matches; the failure slot is given back when the
+        password could not be checked at all."""
+        try:
+            async with self.db.connection() as conn:
+                user = await store.user_by_email(conn, email)
+            # An unknown email still costs one hash, so both failures take the same time.
+            matched = await self.passwords.verify(user.password_hash if user else None, password)
+        except DependencyUnavailable:
+            await self.limiter.give_back(email)
+            raise
+        return user if matched else None
 
     async def refresh(self, *, refresh_token: str) -> TokenPair:
         async with self.db.connection() as conn:

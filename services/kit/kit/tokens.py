@@ -7,12 +7,16 @@ other kind of token passes. Keys are cached and auth being unreachable changes n
 known keys. An unknown `kid` triggers a refresh, so a rotation is learnt on first sight;
 floods of made-up kids cannot turn into floods of fetches: refreshes are at least
 `min_refresh_seconds` apart, and a kid still unknown after a refresh is remembered as
-unknown for `unknown_kid_seconds`.
+unknown for `unknown_kid_seconds`. The keys are also fetched again every
+`refresh_seconds` in the background, and a fresh non-empty set replaces the cached one:
+a key auth stopped publishing (retired long enough, or withdrawn after a leak) stops
+verifying within that interval, not at the next restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -68,6 +72,24 @@ class Principal:
         return role in self.roles
 
 
+def _usable_keys(document: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The document's keys for our algorithm, by kid; one malformed entry is skipped
+    rather than costing the others (or the background refresh)."""
+    entries = document.get("keys") if isinstance(document, Mapping) else None
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping) or entry.get("alg") != ALGORITHM:
+            continue
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not kid:
+            continue
+        try:
+            keys[kid] = jwt.PyJWK(dict(entry), algorithm=ALGORITHM)
+        except jwt.PyJWTError as exc:
+            log.warning("skipping a malformed signing key", extra={"error": repr(exc)})
+    return keys
+
+
 class TokenVerifier:
     def __init__(
         self,
@@ -75,6 +97,7 @@ class TokenVerifier:
         *,
         issuer: str,
         audience: str,
+        refresh_seconds: float = 300.0,
         min_refresh_seconds: float = 1.0,
         unknown_kid_seconds: float = 60.0,
         leeway_seconds: int = 5,
@@ -82,6 +105,7 @@ class TokenVerifier:
         self.fetch_keys = fetch_keys
         self.issuer = issuer
         self.audience = audience
+        self.refresh_seconds = refresh_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self.unknown_kid_seconds = unknown_kid_seconds
         self._unknown_until: dict[str, float] = {}
@@ -89,20 +113,27 @@ class TokenVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._last_refresh = -float("inf")
         self._refresh_lock = asyncio.Lock()
-        self._prefetch: asyncio.Task[None] | None = None
+        self._background: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._prefetch = asyncio.create_task(self._prefetch_until_known())
+        self._background = asyncio.create_task(self._keep_fresh())
 
-    async def _prefetch_until_known(self) -> None:
+    async def _keep_fresh(self) -> None:
         while not self._keys:
             await self.refresh(force=True)
             if not self._keys:
                 await asyncio.sleep(2)
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            # A failed fetch keeps the cached keys (see `refresh`): auth being away for a
+            # while must not log every user out.
+            await self.refresh(force=True)
 
     async def stop(self) -> None:
-        if self._prefetch:
-            self._prefetch.cancel()
+        if self._background:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Fetch the published keys; True when a fresh set was fetched."""
@@ -117,10 +148,7 @@ class TokenVerifier:
                     "could not fetch signing keys; keeping cached ones", extra={"error": repr(exc)}
                 )
                 return False
-            keys = {}
-            for entry in document.get("keys", []):
-                if entry.get("alg") == ALGORITHM and entry.get("kid"):
-                    keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=ALGORITHM)
+            keys = _usable_keys(document)
             if keys:
                 self._keys = keys
             return bool(keys)
