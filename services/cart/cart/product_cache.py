@@ -1,11 +1,28 @@
 """Cache-aside for single products in the shared Redis: read the cache, fall back to
 Postgres and fill the cache with a TTL; evict on every change of price or stock. Redis
-being down only costs speed: reads go to Postgres and nothing fails."""
+being down only costs speed: reads go to Postgres and nothing fails.
+
+A fill must never write back a row older than the last eviction: a reader that missed,
+read the old row, and was overtaken by an update and its eviction would otherwise cache
+the old price for a whole TTL. So fills are leased, as memcache's leases are: a miss
+takes (or joins) the product's lease, `evict` deletes the lease with the value, and
+`put` writes only while the lease it saw is still there. Every reader that saw a lease
+read Postgres after the lease was taken, so any update its row misses evicts after
+that, and kills the lease before the fill or the value after it.
+
+The lease a miss saw is carried to `put` in the caller's context (a `ContextVar`), so
+callers keep the plain get / read Postgres / put shape. A per-instance map would not do:
+another reader's newer lease would let an old row through.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
@@ -21,36 +38,89 @@ CACHE_REQUESTS = Counter(
     ["cache", "result"],
 )
 
+# Long enough for one Postgres read, short enough that a reader that died holding a lease
+# delays nobody's fill for long.
+LEASE_MILLISECONDS = 2000
+
+# KEYS: value, lease; ARGV: lease seen on the miss, product JSON, TTL in seconds.
+FILL_IF_LEASED = """
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+    redis.call('DEL', KEYS[2])
+    return 1
+end
+return 0
+"""
+
+# The leases this task's misses saw, by product id; replaced, never mutated, so tasks
+# that copied the context never share one.
+_leases: ContextVar[MappingProxyType[str, str]] = ContextVar(
+    "product_cache_leases", default=MappingProxyType({})
+)
+
 
 class ProductCache:
     def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self._fill = redis.register_script(FILL_IF_LEASED)
 
     @staticmethod
     def _key(product_id: str) -> str:
         return f"cart:product:{product_id}"
 
+    @staticmethod
+    def _lease_key(product_id: str) -> str:
+        return f"cart:product-lease:{product_id}"
+
     async def get(self, product_id: str) -> Product | None:
+        """The cached product; on a miss, the lease for filling it is remembered."""
         try:
             cached = await self.redis.get(self._key(product_id))
+            lease = None if cached else await self._take_lease(product_id)
         except RedisError as exc:
             CACHE_REQUESTS.labels("product", "error").inc()
             log.warning("product cache unavailable", extra={"error": repr(exc)})
             return None
         CACHE_REQUESTS.labels("product", "hit" if cached else "miss").inc()
+        if lease is not None:
+            _leases.set(MappingProxyType({**_leases.get(), product_id: lease}))
         return Product.model_validate_json(cached) if cached else None
 
+    async def _take_lease(self, product_id: str) -> str:
+        """A new lease, or the one another reader took: either was taken before our
+        read of Postgres, which is all a fill needs."""
+        mine = secrets.token_hex(8)
+        current: Any = await self.redis.set(
+            self._lease_key(product_id), mine, nx=True, px=LEASE_MILLISECONDS, get=True
+        )
+        return mine if current is None else _text(current)
+
     async def put(self, item: Product) -> None:
+        """Fills the cache with a row read after this task's last miss on it, unless the
+        product was evicted since; without a miss there is nothing to fill."""
+        leases = _leases.get()
+        lease = leases.get(item.id)
+        if lease is None:
+            return
+        _leases.set(MappingProxyType({k: v for k, v in leases.items() if k != item.id}))
         # Failing to fill only means the next read goes to Postgres again.
         with contextlib.suppress(RedisError):
-            await self.redis.set(self._key(item.id), item.model_dump_json(), ex=self.ttl_seconds)
+            await self._fill(
+                keys=[self._key(item.id), self._lease_key(item.id)],
+                args=[lease, item.model_dump_json(), self.ttl_seconds],
+            )
 
     async def evict(self, *product_ids: str) -> None:
         if not product_ids:
             return
+        keys = [k for p in product_ids for k in (self._key(p), self._lease_key(p))]
         try:
-            await self.redis.delete(*(self._key(p) for p in product_ids))
+            await self.redis.delete(*keys)
         except RedisError as exc:
             # The TTL bounds how long a stale entry can live.
             log.warning("could not evict cached products", extra={"error": repr(exc)})
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
