@@ -25,3 +25,9 @@ class ReservationClosed(ShopError):
     status = 409
     type = "reservation-closed"
     title = "Reservation already closed"
+
+
+class ReservationMismatch(ShopError):
+    status = 409
+    type = "reservation-mismatch"
+    title = "Another reservation under this order id"

@@ -19,6 +19,7 @@ from cart.schemas import (
 )
 from cart.service import Carts, Catalog, Stock
 from kit.deps import CurrentAdmin, CurrentUser
+from kit.openapi import problems
 
 
 def _catalog(request: Request) -> Catalog:
@@ -46,7 +47,7 @@ cart = APIRouter(prefix="/cart", tags=["cart"])
 internal = APIRouter(prefix="/internal/reservations", tags=["internal"], include_in_schema=False)
 
 
-@products.get("")
+@products.get("", responses=problems(422))
 async def list_products(
     catalog: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -55,12 +56,12 @@ async def list_products(
     return await catalog.page(limit=limit, cursor=cursor)
 
 
-@products.get("/{product_id}")
+@products.get("/{product_id}", responses=problems(404, 422))
 async def read_product(product_id: ProductId, catalog: CatalogDep) -> Product:
     return await catalog.product(product_id=product_id)
 
 
-@products.patch("/{product_id}")
+@products.patch("/{product_id}", responses=problems(401, 403, 404, 422))
 async def update_product(
     product_id: ProductId, body: ProductPatch, _admin: CurrentAdmin, catalog: CatalogDep
 ) -> Product:
@@ -69,12 +70,12 @@ async def update_product(
     )
 
 
-@cart.get("")
+@cart.get("", responses=problems(401))
 async def read_cart(user: CurrentUser, carts: CartsDep) -> CartRead:
     return await carts.read(user_id=user.user_id)
 
 
-@cart.put("/items/{product_id}")
+@cart.put("/items/{product_id}", responses=problems(401, 404, 409, 422))
 async def set_item(
     product_id: ProductId, body: QuantityIn, user: CurrentUser, carts: CartsDep
 ) -> CartRead:
@@ -83,12 +84,12 @@ async def set_item(
     )
 
 
-@cart.delete("/items/{product_id}")
+@cart.delete("/items/{product_id}", responses=problems(401, 422))
 async def remove_item(product_id: ProductId, user: CurrentUser, carts: CartsDep) -> CartRead:
     return await carts.remove(user_id=user.user_id, product_id=product_id)
 
 
-@cart.delete("", status_code=status.HTTP_204_NO_CONTENT)
+@cart.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def clear_cart(user: CurrentUser, carts: CartsDep) -> Response:
     await carts.clear(user_id=user.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Product(BaseModel):
@@ -38,7 +38,15 @@ class ProductPatch(BaseModel):
 class QuantityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quantity: int = Field(ge=1, le=99, strict=True)
+    quantity: int = Field(ge=1, le=99)
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def a_json_integer(cls, value: object) -> object:
+        # JSON Schema's integer: 2 and 2.0 are the same number; "2" and true are not.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("quantity is a whole number, e.g. 2")
+        return value
 
 
 class CartLine(BaseModel):
@@ -73,7 +81,14 @@ class LackingLine(BaseModel):
     available: int
 
 
+ReservationStatus = Literal["RESERVED", "REJECTED", "SOLD", "RELEASED"]
+
+
 class ReservationRead(BaseModel):
+    """The reservation's state now (not the state it had when first asked), with the lines
+    it holds (or held, once SOLD or RELEASED) and, when REJECTED, the lines lacking stock."""
+
     order_id: uuid.UUID
-    status: Literal["RESERVED", "REJECTED", "SOLD", "RELEASED"]
+    status: ReservationStatus
+    lines: list[ReservationLine] = []
     lacking: list[LackingLine] = []

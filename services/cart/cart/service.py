@@ -14,6 +14,7 @@ from cart.errors import (
     NotEnoughStock,
     ProductNotFound,
     ReservationClosed,
+    ReservationMismatch,
     ReservationNotFound,
 )
 from cart.product_cache import ProductCache
@@ -127,15 +128,16 @@ class Stock:
     async def reserve(
         self, *, order_id: uuid.UUID, lines: list[ReservationLine]
     ) -> ReservationRead:
-        """All lines or none, in one transaction; the same order id answers the first
-        result again (its outcome is stored with it)."""
+        """All lines or none, in one transaction. The same request again (same order id,
+        same lines) is answered with the reservation's state now; other lines under the
+        same order id are refused, so an order never records lines it did not reserve."""
         wanted: dict[str, int] = {}
         for line in lines:
             wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
         async with self.db.connection() as conn, conn.transaction():
-            earlier = await store.claim_order(conn, order_id)
+            earlier = await store.claim_order(conn, order_id, wanted)
             if earlier is not None:
-                return ReservationRead.model_validate(earlier)
+                return _answer_again(order_id, wanted, earlier)
             on_hand = await store.lock_stock(conn, sorted(wanted))
             unknown = sorted(set(wanted) - set(on_hand))
             if unknown:
@@ -151,7 +153,9 @@ class Stock:
                 result = ReservationRead(order_id=order_id, status="REJECTED", lacking=lacking)
             else:
                 await store.take_stock(conn, order_id, wanted)
-                result = ReservationRead(order_id=order_id, status="RESERVED")
+                result = ReservationRead(
+                    order_id=order_id, status="RESERVED", lines=_as_lines(wanted)
+                )
             await store.record_outcome(
                 conn, order_id, result.status, result.model_dump(mode="json")
             )
@@ -171,6 +175,9 @@ class Stock:
         returned: list[str] = []
         async with self.db.connection() as conn, conn.transaction():
             status = await store.lock_order(conn, order_id)
+            if status is None and to == "RELEASED":
+                await store.close_unknown(conn, order_id)
+                status = await store.lock_order(conn, order_id)
             if status is None:
                 raise ReservationNotFound(f"No stock was reserved for order {order_id}.")
             if status == "RESERVED":
@@ -183,5 +190,29 @@ class Stock:
                     f"The reservation of order {order_id} is {status}; it cannot become {to}.",
                     reservation_status=status,
                 )
+            held = await store.reserved_lines(conn, order_id)
         await self.cache.evict(*returned)
-        return ReservationRead(order_id=order_id, status=status)  # type: ignore[arg-type]
+        return ReservationRead(
+            order_id=order_id,
+            status=status,  # type: ignore[arg-type]
+            lines=_as_lines(held),
+        )
+
+
+def _as_lines(quantities: dict[str, int]) -> list[ReservationLine]:
+    return [ReservationLine(product_id=p, quantity=q) for p, q in sorted(quantities.items())]
+
+
+def _answer_again(
+    order_id: uuid.UUID, wanted: dict[str, int], earlier: store.StockOrder
+) -> ReservationRead:
+    if earlier.requested is None:  # released before it was ever asked for
+        return ReservationRead(order_id=order_id, status="RELEASED")
+    if earlier.requested != wanted:
+        raise ReservationMismatch(
+            f"Order {order_id} already asked for other lines; one order id, one request.",
+            reserved=[line.model_dump() for line in _as_lines(earlier.requested)],
+        )
+    answer = ReservationRead.model_validate(earlier.outcome)
+    held = [] if earlier.status == "REJECTED" else _as_lines(earlier.requested)
+    return answer.model_copy(update={"status": earlier.status, "lines": held})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -72,23 +73,43 @@ async def update_product(
         return await cursor.fetchone()
 
 
-async def claim_order(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str, Any] | None:
-    """Create the order's stock record, or return the outcome it already has. A second
+@dataclass(frozen=True)
+class StockOrder:
+    status: str
+    # product id -> quantity asked for; None for a release that came before any request.
+    requested: dict[str, int] | None
+    outcome: dict[str, Any]
+
+
+async def claim_order(
+    conn: AsyncConnection, order_id: uuid.UUID, requested: dict[str, int]
+) -> StockOrder | None:
+    """Create the order's stock record, or return the one it already has. A second
     caller with the same order id waits here until the first one's transaction ends."""
     cursor = await conn.execute(
-        """INSERT INTO stock_orders (order_id, status, outcome) VALUES (%s, 'REJECTED', '{}')
-           ON CONFLICT (order_id) DO NOTHING""",
-        (order_id,),
+        """INSERT INTO stock_orders (order_id, status, outcome, requested)
+           VALUES (%s, 'REJECTED', '{}', %s) ON CONFLICT (order_id) DO NOTHING""",
+        (order_id, Jsonb(requested)),
     )
     if cursor.rowcount == 1:
         return None
     existing = await conn.execute(
-        "SELECT outcome FROM stock_orders WHERE order_id = %s", (order_id,)
+        "SELECT status, requested, outcome FROM stock_orders WHERE order_id = %s FOR UPDATE",
+        (order_id,),
     )
     row = await existing.fetchone()
     assert row is not None
-    outcome: dict[str, Any] = row[0]
-    return outcome
+    return StockOrder(status=row[0], requested=row[1], outcome=row[2])
+
+
+async def close_unknown(conn: AsyncConnection, order_id: uuid.UUID) -> None:
+    """Record a release for an order that never reserved (its request may still be on
+    its way): the late request then finds the order closed and takes nothing."""
+    await conn.execute(
+        """INSERT INTO stock_orders (order_id, status, outcome)
+           VALUES (%s, 'RELEASED', '{}') ON CONFLICT (order_id) DO NOTHING""",
+        (order_id,),
+    )
 
 
 async def lock_stock(conn: AsyncConnection, product_ids: list[str]) -> dict[str, int]:
@@ -145,3 +166,10 @@ async def set_order_status(conn: AsyncConnection, order_id: uuid.UUID, status: s
         "UPDATE stock_orders SET status = %s, updated_at = now() WHERE order_id = %s",
         (status, order_id),
     )
+
+
+async def reserved_lines(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str, int]:
+    cursor = await conn.execute(
+        "SELECT product_id, quantity FROM reservation_lines WHERE order_id = %s", (order_id,)
+    )
+    return {row[0]: row[1] for row in await cursor.fetchall()}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
+from datetime import datetime
 
 from kit.errors import ShopError
 
@@ -31,3 +33,16 @@ def decode_cursor(cursor: str, *, parts: int) -> list[str]:
     if len(key) != parts:
         raise InvalidCursor("The cursor is not one this API gave out; start without it.")
     return key
+
+
+def encode_time_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    """For lists newest first, keyed on (created_at, id): stable under inserts."""
+    return encode_cursor(at.isoformat(), str(row_id))
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, row_id = decode_cursor(cursor, parts=2)
+    try:
+        return datetime.fromisoformat(at), uuid.UUID(row_id)
+    except ValueError as exc:
+        raise InvalidCursor("The cursor is not one this API gave out; start without it.") from exc
