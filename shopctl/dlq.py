@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from kit.kafka import consumer_config, producer_config
+from kit.kafka import UndecodableRecord, consumer_config, decode_record, producer_config
 
 REPLAY_GROUP = "shopstack-dlq-replay"
 
@@ -23,13 +23,16 @@ def replay(bootstrap_servers: str, dlq_topic: str) -> tuple[int, int]:
         while batches := consumer.poll(timeout_ms=3000):
             for records in batches.values():
                 for record in records:
-                    entry = record.value
+                    try:
+                        key, entry = decode_record(record.key, record.value)
+                    except UndecodableRecord:
+                        entry = None
                     original = entry.get("record") if isinstance(entry, dict) else None
                     if not isinstance(original, dict) or "topic" not in entry:
                         print(f"skipped {dlq_topic}@{record.offset}: not a valid event")
                         skipped += 1
                         continue
-                    producer.send(entry["topic"], key=record.key, value=original).get(10)
+                    producer.send(entry["topic"], key=key, value=original).get(10)
                     replayed += 1
             # Only after the batch is back on its topic: a crash replays it again, and
             # the consumers' inbox absorbs the repeat.

@@ -23,8 +23,8 @@ SERVICES = ("auth", "cart", "orders", "payments")
 SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "auth": ("postgres", "redis"),
     "cart": ("postgres", "redis"),
-    "orders": ("postgres", "redis", "kafka"),
-    "payments": ("postgres", "redis", "kafka"),
+    "orders": ("postgres", "kafka"),
+    "payments": ("postgres", "kafka"),
 }
 
 # Docker mode runs Consul as a Raft cluster of this many servers.

@@ -16,6 +16,7 @@ from kit.discovery import ServiceDiscovery
 from kit.errors import install_error_handlers
 from kit.health import health_router
 from kit.logging import configure_logging
+from kit.openapi import document_problems
 from kit.requests import RequestContextMiddleware
 from kit.service_client import ServiceClient
 from kit.settings import ServiceSettings
@@ -67,7 +68,10 @@ def create_app(
         if client is None:
             raise ValueError("verifying tokens needs auth's keys, found through Consul")
         verifier = TokenVerifier(
-            jwks_from(client), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            jwks_from(client),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            refresh_seconds=settings.jwks_refresh_seconds,
         )
     if verifier is not None:
         wiring.insert(0, verifier)
@@ -113,4 +117,6 @@ def create_app(
     app.include_router(metrics.router)
     for router in routers:
         app.include_router(router)
+    # Any route may meet a dependency that is away.
+    app.openapi = document_problems(app, every_route=(503,))  # type: ignore[method-assign]
     return app

@@ -1,11 +1,18 @@
 """Consuming events exactly-once in effect over at-least-once delivery.
 
-For each record: parse the envelope, then in ONE database transaction record the event id
-in the inbox (`processed_events`) and apply the handler's effect; a redelivered event finds
-its id there and is skipped. Offsets are committed to Kafka only after the batch's
-transactions committed. A handler that keeps failing gets `max_attempts` tries, then the
-record goes to the dead-letter topic (`<topic>.dlq`) with the reason, and consumption moves
-on; a malformed envelope goes there at once.
+For each record: decode and parse the envelope, then in ONE database transaction record
+the event id in the inbox (`processed_events`) and apply the handler's effect; a
+redelivered event finds its id there and is skipped. Offsets are committed to Kafka only
+for records whose transactions committed.
+
+Failures are of two kinds. A transient one (a dependency briefly away, a lock wait that
+timed out, an outside system that gave no final answer: `is_transient`) is retried with
+backoff and never dead-lettered; if it lasts beyond `transient_patience_seconds`, the
+partition is sought back to the record and polled again, so the member keeps polling and
+stays in its group. Any other failure is a defect for a person to look at: after
+`max_attempts` tries the record goes to the dead-letter topic (`<topic>.dlq`) with the
+reason, and consumption moves on; a record that cannot be decoded or parsed goes there at
+once.
 
 kafka-python 3.0.12 can wedge a consumer for good inside its group join after the broker
 was away (poll() stops honouring its timeout). Crash-only remedy: a watchdog sees polls
@@ -21,23 +28,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
+import psycopg
 from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge
 from psycopg import AsyncConnection
+from psycopg_pool import PoolTimeout
 
 from kit.db import Postgres
+from kit.errors import DependencyUnavailable, TransientFailure
 from kit.events import Event, MalformedEvent
-from kit.kafka import EventProducer, consumer_config
+from kit.kafka import EventProducer, UndecodableRecord, consumer_config, decode_record, printable
 
 log = logging.getLogger("kit.consumer")
 
 Handler = Callable[[AsyncConnection, Event], Awaitable[None]]
+T = TypeVar("T")
+
+TRANSIENT = (TransientFailure, DependencyUnavailable, psycopg.OperationalError, PoolTimeout)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth trying again unchanged: a dependency away, a lock or statement timeout, a
+    connection ended by the server, an outside system without a final answer."""
+    return isinstance(exc, TRANSIENT)
+
 
 EVENTS = Counter(
     "consumer_events_total",
@@ -63,6 +85,7 @@ class EventConsumer:
         handle: Handler,
         service: str,
         max_attempts: int = 5,
+        transient_patience_seconds: float = 20.0,
         wedged_after_seconds: float = 30.0,
     ) -> None:
         self.db = db
@@ -73,6 +96,7 @@ class EventConsumer:
         self.handle = handle
         self.service = service
         self.max_attempts = max_attempts
+        self.transient_patience_seconds = transient_patience_seconds
         self.wedged_after_seconds = wedged_after_seconds
         self._last_progress = time.monotonic()
         self._stopping = threading.Event()
@@ -133,25 +157,31 @@ class EventConsumer:
             while not self._stopping.is_set():
                 self._last_progress = time.monotonic()
                 batches = consumer.poll(timeout_ms=500)
-                for records in batches.values():
+                done: dict[TopicPartition, OffsetAndMetadata] = {}
+                for partition, records in batches.items():
                     for record in records:
-                        self._run(self._process(record))
-                if batches:
-                    consumer.commit()
+                        if not self._run(self._process(record)):
+                            # Still failing for a passing reason: read it again on a
+                            # later poll; the records after it wait (order per key).
+                            consumer.seek(partition, record.offset)
+                            break
+                        done[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+                if done:
+                    consumer.commit(done)
                 self._export_lag(consumer)
         finally:
             consumer.close(autocommit=False)
 
-    def _run_quietly(self, coroutine: Awaitable[None]) -> bool:
+    def _run_quietly(self, coroutine: Coroutine[Any, Any, None]) -> bool:
         try:
             self._run(coroutine)
         except Exception:
             return False
         return True
 
-    def _run(self, coroutine: Awaitable[None]) -> None:
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def _export_lag(self, consumer: KafkaConsumer) -> None:
         assigned: set[TopicPartition] = consumer.assignment()
@@ -164,27 +194,45 @@ class EventConsumer:
 
     # -- one record, on the event loop ----------------------------------------------
 
-    async def _process(self, record: Any) -> None:
+    async def _process(self, record: Any) -> bool:
+        """True once the record is done with (handled, a duplicate, or dead-lettered);
+        False when a transient failure outlasted the patience: poll it again later."""
         try:
-            event = Event.from_envelope(record.value)
-        except MalformedEvent as exc:
+            _, value = decode_record(record.key, record.value)
+            event = Event.from_envelope(value)
+        except (UndecodableRecord, MalformedEvent) as exc:
             await self._dead_letter(record, reason=str(exc))
-            return
-        for attempt in range(1, self.max_attempts + 1):
+            return True
+        failures = 0
+        started = time.monotonic()
+        backoff = 0.1
+        while not self._stopping.is_set():
             self._last_progress = time.monotonic()  # a slow handler is not a wedged poll
             try:
                 outcome = await self._apply(event)
-                EVENTS.labels(self.service, self.group, outcome).inc()
-                return
+            except MalformedEvent as exc:
+                await self._dead_letter(record, reason=str(exc))
+                return True
             except Exception as exc:
-                log.warning(
-                    "event handling failed",
-                    extra={"event_id": str(event.event_id), "attempt": attempt, "error": repr(exc)},
-                )
-                if attempt == self.max_attempts:
+                context = {"event_id": str(event.event_id), "error": repr(exc)}
+                if is_transient(exc):
+                    log.warning("event handling waits for a dependency", extra=context)
+                    if time.monotonic() - started > self.transient_patience_seconds:
+                        return False
+                    # Full jitter, so instances retrying the same outage spread out.
+                    await asyncio.sleep(random.uniform(0, backoff))
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                failures += 1
+                log.warning("event handling failed", extra={**context, "attempt": failures})
+                if failures >= self.max_attempts:
                     await self._dead_letter(record, reason=f"{type(exc).__name__}: {exc}")
-                    return
-                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+                    return True
+                await asyncio.sleep(min(0.1 * 2**failures, 2.0))
+                continue
+            EVENTS.labels(self.service, self.group, outcome).inc()
+            return True
+        return False
 
     async def _apply(self, event: Event) -> str:
         async with self.db.connection() as conn, conn.transaction():
@@ -199,16 +247,20 @@ class EventConsumer:
         return "handled"
 
     async def _dead_letter(self, record: Any, *, reason: str) -> None:
+        try:
+            _, original = decode_record(record.key, record.value)
+        except UndecodableRecord:
+            original = printable(record.value)
         await self.producer.publish(
             f"{record.topic}.dlq",
-            key=record.key or "",
+            key=printable(record.key),
             value={
                 "reason": reason,
                 "group": self.group,
                 "topic": record.topic,
                 "partition": record.partition,
                 "offset": record.offset,
-                "record": record.value,
+                "record": original,
             },
         )
         EVENTS.labels(self.service, self.group, "dead_lettered").inc()

@@ -20,6 +20,18 @@ from kit.settings import ServiceSettings
 log = logging.getLogger("kit.db")
 
 
+def session_options(settings: ServiceSettings) -> str:
+    """libpq `options`: the settings each session starts with."""
+    return " ".join(
+        f"-c {name}={value}"
+        for name, value in (
+            ("lock_timeout", settings.db_lock_timeout_ms),
+            ("statement_timeout", settings.db_statement_timeout_ms),
+            ("idle_in_transaction_session_timeout", settings.db_idle_in_transaction_timeout_ms),
+        )
+    )
+
+
 class Postgres:
     name = "postgres"
     critical = True
@@ -43,7 +55,11 @@ class Postgres:
             # A connection that died with a Postgres restart is replaced on checkout
             # rather than handed to a request.
             check=AsyncConnectionPool.check_connection,
-            kwargs={"connect_timeout": 2, "application_name": settings.instance},
+            kwargs={
+                "connect_timeout": 2,
+                "application_name": settings.instance,
+                "options": session_options(settings),
+            },
         )
         self._migrator: asyncio.Task[None] | None = None
 

@@ -3,6 +3,8 @@
     ShopError                      domain errors; subclasses set status and a stable type
     ├── DependencyUnavailable      503 + Retry-After: a database, cache or broker is down
     └── (each service's errors)
+    TransientFailure               not an answer: an outside system gave no final word, so
+                                   the same work is tried again later (never dead-lettered)
 
 Starlette's HTTPException (404 for unknown routes, 405, ...) and request validation
 errors are rendered in the same shape; anything else becomes a 500 without a trace.
@@ -17,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 PROBLEM_BASE = "https://shopstack.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -50,6 +53,11 @@ class DependencyUnavailable(ShopError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class TransientFailure(Exception):
+    """Raised by a consumer's handler when the outcome is unknown or a dependency is briefly
+    away; the event is retried with backoff instead of being dead-lettered."""
 
 
 def problem(
@@ -106,14 +114,28 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     return problem(
         status=exc.status_code,
         type_=slug,
         title=_reason(exc.status_code),
         detail=str(exc.detail),
         instance=request.url.path,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers: Starlette names only the first route that matched
+    the path, and GET /orders and POST /orders are two routes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

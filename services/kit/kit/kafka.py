@@ -17,7 +17,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.serializer import Deserializer, Serializer
+from kafka.serializer import Serializer
 
 from kit.errors import DependencyUnavailable
 from kit.settings import ServiceSettings
@@ -27,27 +27,41 @@ log = logging.getLogger("kit.kafka")
 REQUEST_TIMEOUT_MS = 5000
 
 
-class KeySerde(Serializer, Deserializer):  # type: ignore[misc]
+class KeySerde(Serializer):  # type: ignore[misc]
     """Record keys are strings (an order id), so all of one order's events share a partition."""
 
     def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes | None:
         return None if data is None else str(data).encode()
 
-    def deserialize(self, topic: str, headers: list[tuple[str, bytes]], data: bytes) -> str | None:
-        return None if data is None else data.decode()
 
-
-class JsonSerde(Serializer, Deserializer):  # type: ignore[misc]
+class JsonSerde(Serializer):  # type: ignore[misc]
     def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode()
 
-    def deserialize(self, topic: str, headers: list[tuple[str, bytes]], data: bytes) -> Any:
-        # A record that is not JSON must not make poll() raise (it would be polled again
-        # forever); it comes through as text and the consumer dead-letters it.
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data.decode("utf-8", errors="replace")
+
+class UndecodableRecord(ValueError):
+    pass
+
+
+def decode_record(key: bytes | None, value: bytes | None) -> tuple[str, Any]:
+    """A record's key as text and its value as JSON. Consumers read raw bytes and decode
+    here, per record: a deserializer that raised inside poll() would make every poll of
+    the partition fail on the same record for good."""
+    try:
+        text_key = "" if key is None else key.decode()
+    except UnicodeDecodeError as exc:
+        raise UndecodableRecord(f"the key is not UTF-8: {exc}") from exc
+    if value is None:
+        raise UndecodableRecord("the record has no value")
+    try:
+        return text_key, json.loads(value)
+    except ValueError as exc:
+        raise UndecodableRecord(f"the value is not JSON: {exc}") from exc
+
+
+def printable(data: bytes | None) -> str:
+    """Bytes as text for a dead-letter entry, whatever they hold."""
+    return "" if data is None else data.decode("utf-8", errors="replace")
 
 
 def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
@@ -79,8 +93,6 @@ def consumer_config(bootstrap_servers: str, group_id: str, client_id: str) -> di
         "session_timeout_ms": 6000,
         "heartbeat_interval_ms": 2000,
         "max_poll_interval_ms": 120_000,
-        "key_deserializer": KeySerde(),
-        "value_deserializer": JsonSerde(),
     }
 
 
@@ -134,9 +146,11 @@ class EventProducer:
     `/health/ready` reports the broker's state."""
 
     name = "kafka"
-    critical = True
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, *, critical: bool = True) -> None:
+        """`critical=False` for a service whose requests never wait on Kafka (an outbox
+        takes their events): the broker being away leaves it ready, and degraded."""
+        self.critical = critical
         if not settings.kafka_bootstrap_servers:
             raise ValueError("KAFKA_BOOTSTRAP_SERVERS is required for a service that uses Kafka")
         self.bootstrap_servers = settings.kafka_bootstrap_servers
@@ -172,12 +186,7 @@ class EventProducer:
         """Return once the record is on every in-sync replica; a 503 if Kafka is away."""
         if self._producer is None:
             raise DependencyUnavailable("kafka")
-        producer = self._producer
-        try:
-            future = producer.send(topic, key=key, value=dict(value))
-            await asyncio.to_thread(future.get, REQUEST_TIMEOUT_MS / 1000)
-        except KafkaError as exc:
-            raise DependencyUnavailable("kafka") from exc
+        await self.publish_many([(topic, key, value)])
 
     async def publish_many(self, records: list[tuple[str, str, Mapping[str, Any]]]) -> None:
         """Send (topic, key, value) records in order and return once every one is on all
@@ -185,9 +194,16 @@ class EventProducer:
         if self._producer is None:
             raise DependencyUnavailable("kafka")
         producer = self._producer
-        try:
+
+        def send_and_wait() -> None:
+            # send() itself can block for up to max_block_ms while it fetches metadata
+            # from a broker that is away, so it runs here too, never on the event loop.
             futures = [producer.send(t, key=k, value=dict(v)) for t, k, v in records]
-            await asyncio.to_thread(lambda: [f.get(REQUEST_TIMEOUT_MS / 1000) for f in futures])
+            for future in futures:
+                future.get(REQUEST_TIMEOUT_MS / 1000)
+
+        try:
+            await asyncio.to_thread(send_and_wait)
         except KafkaError as exc:
             raise DependencyUnavailable("kafka") from exc
 

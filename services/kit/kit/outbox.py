@@ -25,6 +25,11 @@ log = logging.getLogger("kit.outbox")
 _RELAY_LOCK = 0x0_7B_0_C5
 
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published.", ["service"])
+OUTBOX_OLDEST = Gauge(
+    "outbox_oldest_unsent_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none).",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter(
     "outbox_published_total", "Outbox rows published to Kafka.", ["service", "topic"]
 )
@@ -68,6 +73,9 @@ class OutboxRelay:
         async with self.db.connection() as conn, conn.transaction():
             cursor = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RELAY_LOCK,))
             row = await cursor.fetchone()
+            # Counted by every instance, relaying or standing by, and before publishing,
+            # so the gauge tells the truth while Kafka keeps the relay waiting too.
+            await self._export_backlog(conn)
             if not (row and row[0]):
                 return 0  # another instance is relaying
             cursor = await conn.execute(
@@ -76,17 +84,25 @@ class OutboxRelay:
                 (self.batch_size,),
             )
             rows = await cursor.fetchall()
+            if not rows:
+                return 0
             # All acknowledged by every in-sync replica before any is marked sent; a
             # failure rolls the marks back, so the batch goes out again next time.
             await self.producer.publish_many([(topic, key, env) for _, topic, key, env in rows])
             for _, topic, _, _ in rows:
                 OUTBOX_PUBLISHED.labels(self.service, topic).inc()
-            if rows:
-                await conn.execute(
-                    "UPDATE outbox SET sent_at = now() WHERE seq = ANY(%s)",
-                    ([r[0] for r in rows],),
-                )
-            backlog = await conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-            count = await backlog.fetchone()
-            OUTBOX_BACKLOG.labels(self.service).set((count[0] if count else 0) - len(rows))
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now() WHERE seq = ANY(%s)", ([r[0] for r in rows],)
+            )
+            await self._export_backlog(conn)  # what is still unsent after the marks
             return len(rows)
+
+    async def _export_backlog(self, conn: AsyncConnection) -> None:
+        cursor = await conn.execute(
+            """SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
+               FROM outbox WHERE sent_at IS NULL"""
+        )
+        row = await cursor.fetchone()
+        count, oldest = row if row else (0, 0)
+        OUTBOX_BACKLOG.labels(self.service).set(count)
+        OUTBOX_OLDEST.labels(self.service).set(float(oldest))

@@ -40,9 +40,20 @@ class ServiceSettings(BaseSettings):
     # Who issues access tokens and for whom; every service checks both.
     jwt_issuer: str = "https://shopstack.dev/auth"
     jwt_audience: str = "shopstack"
+    # How often the token verifier fetches auth's published keys again, so a key auth
+    # withdrew stops verifying here too.
+    jwks_refresh_seconds: float = 300.0
 
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
+    # Server-side limits on every session, so that a process paused or wedged inside a
+    # transaction cannot hold its locks for good: waiting for a lock fails after
+    # `db_lock_timeout_ms`, a statement after `db_statement_timeout_ms`, and a session
+    # idle inside a transaction is ended after `db_idle_in_transaction_timeout_ms` (longer
+    # than any outside call made inside a transaction, such as the card processor's).
+    db_lock_timeout_ms: int = 2000
+    db_statement_timeout_ms: int = 5000
+    db_idle_in_transaction_timeout_ms: int = 10000
     # Every call to a dependency is bounded, so a dead dependency costs a fast 503.
     dependency_timeout_seconds: float = 1.0
     # How long SIGTERM waits for in-flight requests before closing connections.
