@@ -2,7 +2,10 @@
 
     POST /v1/charges   (Idempotency-Key required) {"amount_cents", "currency", "token",
                        "reference"} -> 201 captured | 402 declined
-    GET  /v1/charges?reference=...   the captures for a reference (an order id)
+    POST /v1/refunds   (Idempotency-Key required) {"charge_id"} -> 201 refunded in full
+                       | 404 no such capture
+    GET  /v1/charges?reference=...   the captures for a reference (an order id), each with
+                                     its refunded_cents
     GET  /v1/captures                every capture
     GET  /v1/ledger                  totals, and references captured more than once
     PUT  /v1/faults                  latency, transient errors, charge-then-time-out
@@ -42,6 +45,12 @@ class ChargeIn(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     token: str = Field(max_length=64)
     reference: str = Field(min_length=1, max_length=128)
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    charge_id: str = Field(min_length=1, max_length=64)
 
 
 class Faults(BaseModel):
@@ -86,15 +95,8 @@ def create_app(ledger_path: Path) -> FastAPI:
         if not idempotency_key:
             return problem(400, "idempotency-key-required", "Send an Idempotency-Key header.")
         request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-        earlier = ledger.answer(idempotency_key)
-        if earlier is not None:
-            if earlier[0] != request_hash:
-                return problem(
-                    422,
-                    "idempotency-key-reused",
-                    "This Idempotency-Key was used for another request.",
-                )
-            return JSONResponse(earlier[2], status_code=earlier[1])
+        if (answered := _answered(ledger, idempotency_key, request_hash)) is not None:
+            return answered
         if idempotency_key in in_flight:
             return problem(
                 409,
@@ -123,6 +125,39 @@ def create_app(ledger_path: Path) -> FastAPI:
             await asyncio.sleep(faults.hold_seconds)
         return JSONResponse(answer, status_code=status_code)
 
+    @app.post("/v1/refunds")
+    async def refund(
+        body: RefundIn,
+        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    ) -> JSONResponse:
+        if not idempotency_key:
+            return problem(400, "idempotency-key-required", "Send an Idempotency-Key header.")
+        request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        if (answered := _answered(ledger, idempotency_key, request_hash)) is not None:
+            return answered
+        await asyncio.sleep(faults.latency_ms / 1000)
+        if random.random() < faults.transient_error_rate:
+            return problem(503, "temporarily-unavailable", "Try again.")
+        capture = ledger.capture(body.charge_id)
+        if capture is None:
+            return problem(404, "no-such-charge", f"No capture {body.charge_id}.")
+        if capture["refunded_cents"]:
+            return problem(409, "already-refunded", f"{body.charge_id} is refunded already.")
+        refunded = {
+            "id": f"re_{uuid.uuid4().hex[:24]}",
+            "charge_id": body.charge_id,
+            "amount_cents": capture["amount_cents"],
+            "status": "refunded",
+        }
+        ledger.record(
+            key=idempotency_key,
+            request_hash=request_hash,
+            status_code=201,
+            body=refunded,
+            refund=refunded,
+        )
+        return JSONResponse(refunded, status_code=201)
+
     @app.get("/v1/charges")
     async def charges(reference: str) -> list[dict[str, Any]]:
         return ledger.captures(reference)
@@ -136,6 +171,19 @@ def create_app(ledger_path: Path) -> FastAPI:
         return ledger.summary()
 
     return app
+
+
+def _answered(ledger: Ledger, key: str, request_hash: str) -> JSONResponse | None:
+    """What a key already answers: the first answer again, or a refusal for another
+    request under it; None when the request is new."""
+    earlier = ledger.answer(key)
+    if earlier is None:
+        return None
+    if earlier[0] != request_hash:
+        return problem(
+            422, "idempotency-key-reused", "This Idempotency-Key was used for another request."
+        )
+    return JSONResponse(earlier[2], status_code=earlier[1])
 
 
 def _decide(body: ChargeIn) -> tuple[int, dict[str, Any], dict[str, Any] | None]:

@@ -25,6 +25,12 @@ CREATE TABLE IF NOT EXISTS captures (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS captures_reference ON captures (reference);
+CREATE TABLE IF NOT EXISTS refunds (
+    id TEXT PRIMARY KEY,
+    charge_id TEXT NOT NULL UNIQUE REFERENCES captures (id),
+    amount_cents INTEGER NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 """
 
 
@@ -51,12 +57,18 @@ class Ledger:
         request_hash: str,
         status_code: int,
         body: dict[str, Any],
-        capture: dict[str, Any] | None,
+        capture: dict[str, Any] | None = None,
+        refund: dict[str, Any] | None = None,
     ) -> None:
-        """The answer and its capture are written together, or neither is."""
+        """The answer and its capture (or refund) are written together, or neither is."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if refund is not None:
+                    self._db.execute(
+                        "INSERT INTO refunds (id, charge_id, amount_cents) VALUES (?, ?, ?)",
+                        (refund["id"], refund["charge_id"], refund["amount_cents"]),
+                    )
                 if capture is not None:
                     self._db.execute(
                         "INSERT INTO captures (id, reference, amount_cents, currency) "
@@ -78,14 +90,24 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def capture(self, charge_id: str) -> dict[str, Any] | None:
+        found = self._select(" WHERE c.id = ?", (charge_id,))
+        return found[0] if found else None
+
     def captures(self, reference: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT id, reference, amount_cents, currency, created_at FROM captures"
-        args: tuple[str, ...] = ()
-        if reference is not None:
-            query, args = query + " WHERE reference = ?", (reference,)
+        if reference is None:
+            return self._select("", ())
+        return self._select(" WHERE c.reference = ?", (reference,))
+
+    def _select(self, where: str, args: tuple[str, ...]) -> list[dict[str, Any]]:
+        query = (
+            "SELECT c.id, c.reference, c.amount_cents, c.currency, c.created_at, "
+            "coalesce(r.amount_cents, 0) FROM captures c LEFT JOIN refunds r "
+            "ON r.charge_id = c.id" + where + " ORDER BY c.created_at"
+        )
         with self._lock:
-            rows = self._db.execute(query + " ORDER BY created_at", args).fetchall()
-        names = ("id", "reference", "amount_cents", "currency", "created_at")
+            rows = self._db.execute(query, args).fetchall()
+        names = ("id", "reference", "amount_cents", "currency", "created_at", "refunded_cents")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def summary(self) -> dict[str, Any]:
@@ -93,11 +115,15 @@ class Ledger:
             total, count = self._db.execute(
                 "SELECT coalesce(sum(amount_cents), 0), count(*) FROM captures"
             ).fetchone()
+            (refunded,) = self._db.execute(
+                "SELECT coalesce(sum(amount_cents), 0) FROM refunds"
+            ).fetchone()
             doubles = self._db.execute(
                 "SELECT reference, count(*) FROM captures GROUP BY reference HAVING count(*) > 1"
             ).fetchall()
         return {
             "captures": count,
             "captured_cents": total,
+            "refunded_cents": refunded,
             "references_charged_more_than_once": {ref: n for ref, n in doubles},
         }

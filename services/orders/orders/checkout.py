@@ -1,11 +1,16 @@
 """POST /orders: the caller's cart becomes an order in one step a client can repeat.
 
-1. Hold the Idempotency-Key (or replay its stored answer).
-2. Read the cart (server-side prices) and reserve its stock in cart, idempotently per
-   order id; the order id is derived from the user and the key, so a retried request
-   asks for the same reservation again.
-3. In ONE transaction: the order (PENDING), its lines and history, the `order.created`
-   event in the outbox, and the stored answer. Then empty the cart and answer 202.
+1. Hold the Idempotency-Key as a new attempt (or replay its stored answer); the attempt's
+   id is the order id it reserves and records under (see `idempotency`).
+2. Read the cart (server-side prices) and reserve exactly its lines in cart under the
+   attempt's id; only a RESERVED answer holding those same lines goes on.
+3. In ONE transaction, fenced by the hold: the order (PENDING), its lines and history, the
+   `order.created` event in the outbox, and the stored answer. Then empty the cart and
+   answer 202.
+
+A refusal (empty cart, not enough stock) is an answer too, stored for the key. Any other
+failure abandons the attempt: its hold is given up and its stock released, so the client's
+retry starts a fresh attempt and never meets a stale reservation.
 """
 
 from __future__ import annotations
@@ -15,130 +20,161 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kit import DependencyUnavailable, Postgres, ShopError
+from kit import Postgres, ShopError
 from kit.errors import PROBLEM_BASE
-from kit.events import Event
+from kit.events import new_event
 from kit.outbox import add_to_outbox
-from kit.service_client import ServiceClient
 from orders import store
-from orders.errors import EmptyCart, IdempotencyKeyRequired, OutOfStock
-from orders.events import ORDER_CREATED, ORDER_EVENTS
-from orders.idempotency import IdempotencyKeys, request_hash, store_answer
+from orders.abandoned import AbandonedAttempts
+from orders.cart_client import CartClient, CartSnapshot, ReservationLine
+from orders.errors import (
+    CheckoutInterrupted,
+    EmptyCart,
+    IdempotencyKeyRequired,
+    OutOfStock,
+    ReservationMismatch,
+)
+from orders.events import ORDER_EVENTS, OrderCreated
+from orders.idempotency import Hold, IdempotencyKeys, request_hash, store_answer
 
 log = logging.getLogger("orders.checkout")
 
-_ORDER_IDS = uuid.UUID("6f0d3c2e-5b1a-4c47-9a53-2f4e8b7d1c90")
+MAX_KEY_LENGTH = 200
 
 
 class Checkout:
-    def __init__(self, *, db: Postgres, keys: IdempotencyKeys, services: ServiceClient) -> None:
+    def __init__(
+        self,
+        *,
+        db: Postgres,
+        keys: IdempotencyKeys,
+        cart: CartClient,
+        abandoned: AbandonedAttempts,
+    ) -> None:
         self.db = db
         self.keys = keys
-        self.services = services
+        self.cart = cart
+        self.abandoned = abandoned
 
     async def place(
         self, *, user_id: str, authorization: str, key: str | None, payment_token: str
     ) -> tuple[int, dict[str, Any]]:
-        if not key:
-            raise IdempotencyKeyRequired("Send an Idempotency-Key header (any unique string).")
-        user = uuid.UUID(user_id)
-        replay = await self.keys.claim(
-            user_id=user, key=key, digest=request_hash({"payment_token": payment_token})
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise IdempotencyKeyRequired(
+                f"Send an Idempotency-Key header: any unique string of 1 to {MAX_KEY_LENGTH} "
+                "characters."
+            )
+        held = await self.keys.claim(
+            user_id=uuid.UUID(user_id),
+            key=key,
+            digest=request_hash({"payment_token": payment_token}),
         )
-        if replay is not None:
-            return replay
+        if not isinstance(held, Hold):
+            return held  # the stored answer, replayed
         try:
-            return await self._place(user, key, authorization, payment_token)
+            return await self._place(held, authorization, payment_token)
         except ShopError as exc:
             if exc.status >= 500:
-                await self.keys.release(user_id=user, key=key)
+                await self._abandon(held)
                 raise
-            # A refusal is an answer too: the same request gets it again.
-            body = {
-                "type": PROBLEM_BASE + exc.type,
-                "title": exc.title,
-                "status": exc.status,
-                "detail": exc.detail,
-                **exc.extensions,
-            }
-            async with self.db.connection() as conn:
-                await store_answer(conn, user_id=user, key=key, status_code=exc.status, body=body)
+            await self._store_refusal(held, exc)
             raise
-        except Exception:
-            await self.keys.release(user_id=user, key=key)
+        except BaseException:
+            await self._abandon(held)
             raise
 
     async def _place(
-        self, user: uuid.UUID, key: str, authorization: str, payment_token: str
+        self, hold: Hold, authorization: str, payment_token: str
     ) -> tuple[int, dict[str, Any]]:
-        auth = {"Authorization": authorization}
-        cart = await self.services.request("cart", "GET", "/cart", headers=auth)
-        if cart.status_code != 200:
-            raise DependencyUnavailable("cart")
-        content = cart.json()
-        if not content["items"]:
+        cart = await self.cart.read(authorization=authorization)
+        if not cart.items:
             raise EmptyCart("The cart is empty; add products before checking out.")
-        order_id = uuid.uuid5(_ORDER_IDS, f"{user}:{key}")
-        lines = [
-            {"product_id": i["product_id"], "quantity": i["quantity"]} for i in content["items"]
-        ]
-        reserved = await self.services.request(
-            "cart",
-            "POST",
-            "/internal/reservations",
-            json={"order_id": str(order_id), "lines": lines},
-            idempotent=True,
-        )
-        if reserved.status_code == 404:
-            raise OutOfStock("A product in the cart is no longer sold.", **reserved.json())
-        if reserved.status_code != 200:
-            raise DependencyUnavailable("cart")
-        if reserved.json()["status"] != "RESERVED":
-            lacking = reserved.json()["lacking"]
+        lines = [ReservationLine(product_id=i.product_id, quantity=i.quantity) for i in cart.items]
+        try:
+            reservation = await self.cart.reserve(order_id=hold.attempt, lines=lines)
+        except ReservationMismatch as exc:
+            raise CheckoutInterrupted(str(exc)) from exc
+        if reservation.status == "REJECTED":
             names = ", ".join(
-                f"{line['product_id']} ({line['available']} left)" for line in lacking
+                f"{line.product_id} ({line.available} left)" for line in reservation.lacking
             )
-            raise OutOfStock(f"Not enough stock for: {names}.", lacking=lacking)
-        try:
-            body = await self._record(order_id, user, key, content, payment_token)
-        except Exception:
-            await self.services.request(
-                "cart", "POST", f"/internal/reservations/{order_id}/release", idempotent=True
+            raise OutOfStock(
+                f"Not enough stock for: {names}.",
+                lacking=[line.model_dump() for line in reservation.lacking],
             )
-            raise
+        if reservation.status != "RESERVED" or sorted(reservation.lines, key=_product) != sorted(
+            lines, key=_product
+        ):
+            # Released under us (the attempt was overtaken): never record an order over
+            # stock it does not hold.
+            raise CheckoutInterrupted(
+                "This checkout was overtaken by a newer attempt; send it again."
+            )
+        body = await self._record(hold, cart, payment_token)
         try:
-            await self.services.request("cart", "DELETE", "/cart", headers=auth)
+            await self.cart.clear(authorization=authorization)
         except ShopError:
-            log.warning("could not empty the cart after checkout", extra={"order": str(order_id)})
+            log.warning("could not empty the cart after checkout", extra={"order": body["id"]})
         return 202, body
 
-    async def _record(
-        self, order_id: uuid.UUID, user: uuid.UUID, key: str, cart: dict[str, Any], token: str
-    ) -> dict[str, Any]:
+    async def _record(self, hold: Hold, cart: CartSnapshot, token: str) -> dict[str, Any]:
+        order_id = hold.attempt
         async with self.db.connection() as conn, conn.transaction():
             created_at: datetime = await store.insert_order(
-                conn, order_id=order_id, user_id=user, cart=cart, payment_token=token
+                conn, order_id=order_id, user_id=hold.user_id, cart=cart, payment_token=token
             )
             body = {
                 "id": str(order_id),
                 "status": "PENDING",
-                "items": cart["items"],
-                "total_cents": cart["total_cents"],
-                "currency": cart["currency"],
+                "items": [item.model_dump() for item in cart.items],
+                "total_cents": cart.total_cents,
+                "currency": cart.currency,
                 "created_at": created_at.isoformat(),
             }
-            event = Event(
-                type=ORDER_CREATED,
-                key=str(order_id),
-                producer="orders",
-                data={
-                    "order_id": str(order_id),
-                    "user_id": str(user),
-                    "total_cents": cart["total_cents"],
-                    "currency": cart["currency"],
-                    "payment_token": token,
-                },
+            created = OrderCreated(
+                order_id=order_id,
+                user_id=hold.user_id,
+                total_cents=cart.total_cents,
+                currency=cart.currency,
+                payment_token=token,
             )
-            await add_to_outbox(conn, topic=ORDER_EVENTS, event=event)
-            await store_answer(conn, user_id=user, key=key, status_code=202, body=body)
+            await add_to_outbox(
+                conn,
+                topic=ORDER_EVENTS,
+                event=new_event(created, key=str(order_id), producer="orders"),
+            )
+            await store_answer(conn, hold, status_code=202, body=body)
         return body
+
+    async def _store_refusal(self, hold: Hold, exc: ShopError) -> None:
+        """The same request gets the same refusal again; if it cannot be stored, the
+        attempt is abandoned instead and a retry asks afresh."""
+        body = {
+            "type": PROBLEM_BASE + exc.type,
+            "title": exc.title,
+            "status": exc.status,
+            "detail": exc.detail,
+            **exc.extensions,
+        }
+        try:
+            async with self.db.connection() as conn, conn.transaction():
+                await store_answer(conn, hold, status_code=exc.status, body=body)
+        except Exception:
+            await self._abandon(hold)
+            raise
+
+    async def _abandon(self, hold: Hold) -> None:
+        """Best effort: what fails here is finished by the abandoned-attempts loop (a
+        stale hold is abandoned there too)."""
+        try:
+            if await self.keys.abandon(hold):
+                await self.abandoned.release(hold.attempt)
+        except Exception as exc:
+            log.warning(
+                "abandoning a checkout attempt deferred",
+                extra={"order": str(hold.attempt), "error": repr(exc)},
+            )
+
+
+def _product(line: ReservationLine) -> str:
+    return line.product_id

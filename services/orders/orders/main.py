@@ -4,9 +4,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from kit import EventProducer, Postgres, Redis, create_app
+from kit import EventProducer, Postgres, create_app
 from kit.consumer import EventConsumer
 from kit.outbox import OutboxRelay
+from orders.abandoned import AbandonedAttempts
+from orders.cart_client import CartClient
 from orders.checkout import Checkout
 from orders.config import OrdersSettings
 from orders.events import PAYMENT_EVENTS
@@ -20,23 +22,25 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 def build_app(settings: OrdersSettings) -> FastAPI:
     db = Postgres(settings, migrations_dir=MIGRATIONS, messaging=True)
-    producer = EventProducer(settings)
+    # Checkout writes its events to the outbox, so orders are taken while Kafka is away;
+    # only the relay and the consumer wait for it.
+    producer = EventProducer(settings, critical=False)
     app = create_app(
         settings,
         routers=[router],
-        components=[db, Redis(settings), producer],
+        components=[db, producer],
         calls=["cart"],
         authenticate=True,
     )
-    services = app.state.services
-    outcomes = PaymentOutcomes(services=services)
-    app.state.orders = OrderService(db=db)
-    app.state.checkout = Checkout(
-        db=db,
-        keys=IdempotencyKeys(db, hold_seconds=settings.idempotency_hold_seconds),
-        services=services,
+    cart = CartClient(app.state.services)
+    keys = IdempotencyKeys(db, hold_seconds=settings.idempotency_hold_seconds)
+    abandoned = AbandonedAttempts(
+        db=db, keys=keys, cart=cart, interval_seconds=settings.redrive_interval_seconds
     )
+    app.state.orders = OrderService(db=db)
+    app.state.checkout = Checkout(db=db, keys=keys, cart=cart, abandoned=abandoned)
     app.state.parts += [
+        abandoned,
         OutboxRelay(db, producer, service="orders"),
         EventConsumer(
             db=db,
@@ -44,7 +48,7 @@ def build_app(settings: OrdersSettings) -> FastAPI:
             bootstrap_servers=settings.kafka_bootstrap_servers or "",
             topics=[PAYMENT_EVENTS],
             group="orders",
-            handle=outcomes.handle,
+            handle=PaymentOutcomes(cart=cart).handle,
             service="orders",
         ),
         Redrive(

@@ -1,6 +1,11 @@
 """orders' half of the checkout saga: payment outcomes close orders (stock sold or
 released in cart, then CONFIRMED or CANCELLED), and orders still PENDING after the saga
-timeout ask for their payment again, so no order is stranded by a lost event."""
+timeout ask for their payment again, so no order is stranded by a lost event.
+
+cart refusing the close (the reservation is gone or went the other way) is permanent: the
+order is CANCELLED at once with the reason, and a paid one asks payments for a refund
+(`order.cancelled` with `refund`). cart being away is transient: the consumer retries.
+"""
 
 from __future__ import annotations
 
@@ -10,42 +15,76 @@ import uuid
 from prometheus_client import Counter
 from psycopg import AsyncConnection
 
-from kit import DependencyUnavailable, Postgres
+from kit import Postgres
 from kit.db import Repeating
-from kit.events import Event
+from kit.events import Event, new_event
 from kit.outbox import add_to_outbox
-from kit.service_client import ServiceClient
 from orders import store
-from orders.events import ORDER_EVENTS, PAYMENT_FAILED, PAYMENT_REQUESTED, PAYMENT_SUCCEEDED
+from orders.cart_client import CartClient
+from orders.errors import ReservationClosed
+from orders.events import (
+    ORDER_EVENTS,
+    OrderCancelled,
+    PaymentFailed,
+    PaymentRequested,
+    PaymentSucceeded,
+)
 
 log = logging.getLogger("orders.saga")
 
 OUTCOMES = Counter("saga_outcomes_total", "Orders closed, by outcome.", ["outcome"])
 REDRIVEN = Counter("orders_redriven_total", "PENDING orders that asked for payment again.")
 
+# The reason a paid order is cancelled when its stock is no longer held for it.
+STOCK_NOT_HELD = "stock_not_held"
+
 
 class PaymentOutcomes:
-    def __init__(self, *, services: ServiceClient) -> None:
-        self.services = services
+    def __init__(self, *, cart: CartClient) -> None:
+        self.cart = cart
 
     async def handle(self, conn: AsyncConnection, event: Event) -> None:
-        if event.type not in (PAYMENT_SUCCEEDED, PAYMENT_FAILED):
-            return
-        order_id = uuid.UUID(event.key)
+        if event.type == PaymentSucceeded.event_type:
+            paid = event.parse(PaymentSucceeded)
+            await self._close(conn, paid.order_id, paid=True, reason=None)
+        elif event.type == PaymentFailed.event_type:
+            failed = event.parse(PaymentFailed)
+            await self._close(conn, failed.order_id, paid=False, reason=failed.reason)
+
+    async def _close(
+        self, conn: AsyncConnection, order_id: uuid.UUID, *, paid: bool, reason: str | None
+    ) -> None:
         if await store.lock_pending_status(conn, order_id) != "PENDING":
             return  # already closed; a duplicate outcome changes nothing
-        succeeded = event.type == PAYMENT_SUCCEEDED
-        action = "commit" if succeeded else "release"
-        # Idempotent in cart; if this transaction fails, the redelivered event repeats it.
-        response = await self.services.request(
-            "cart", "POST", f"/internal/reservations/{order_id}/{action}", idempotent=True
+        try:
+            # Idempotent in cart; if this transaction fails, the redelivered event repeats it.
+            if paid:
+                await self.cart.commit(order_id=order_id)
+            else:
+                await self.cart.release(order_id=order_id)
+        except ReservationClosed as exc:
+            log.error("cart refused to close the order", extra={"order": str(order_id)})
+            if paid:
+                await self._cancel(conn, order_id, reason=STOCK_NOT_HELD, refund=True)
+                return
+            reason = f"{reason}; {exc}"
+        if paid:
+            await store.finish_order(conn, order_id, status="CONFIRMED", reason=None)
+            OUTCOMES.labels("confirmed").inc()
+        else:
+            await self._cancel(conn, order_id, reason=reason or "payment failed", refund=False)
+
+    async def _cancel(
+        self, conn: AsyncConnection, order_id: uuid.UUID, *, reason: str, refund: bool
+    ) -> None:
+        await store.finish_order(conn, order_id, status="CANCELLED", reason=reason)
+        cancelled = OrderCancelled(order_id=order_id, reason=reason, refund=refund)
+        await add_to_outbox(
+            conn,
+            topic=ORDER_EVENTS,
+            event=new_event(cancelled, key=str(order_id), producer="orders"),
         )
-        if response.status_code != 200:
-            raise DependencyUnavailable("cart")
-        status = "CONFIRMED" if succeeded else "CANCELLED"
-        reason = None if succeeded else str(event.data.get("reason", "payment failed"))
-        await store.finish_order(conn, order_id, status=status, reason=reason)
-        OUTCOMES.labels(status.lower()).inc()
+        OUTCOMES.labels("cancelled").inc()
 
 
 class Redrive:
@@ -71,18 +110,17 @@ class Redrive:
                 conn, older_than_seconds=self.timeout_seconds, limit=self.BATCH
             )
             for order in overdue:
-                event = Event(
-                    type=PAYMENT_REQUESTED,
-                    key=str(order["id"]),
-                    producer="orders",
-                    data={
-                        "order_id": str(order["id"]),
-                        "user_id": str(order["user_id"]),
-                        "total_cents": order["total_cents"],
-                        "currency": order["currency"],
-                        "payment_token": order["payment_token"],
-                    },
+                again = PaymentRequested(
+                    order_id=order["id"],
+                    user_id=order["user_id"],
+                    total_cents=order["total_cents"],
+                    currency=order["currency"],
+                    payment_token=order["payment_token"],
                 )
-                await add_to_outbox(conn, topic=ORDER_EVENTS, event=event)
+                await add_to_outbox(
+                    conn,
+                    topic=ORDER_EVENTS,
+                    event=new_event(again, key=str(order["id"]), producer="orders"),
+                )
         REDRIVEN.inc(len(overdue))
         return len(overdue)

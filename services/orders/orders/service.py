@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
 
 from kit import Postgres
-from kit.pagination import InvalidCursor, decode_cursor, encode_cursor
+from kit.pagination import decode_time_cursor, encode_time_cursor
 from orders import store
 from orders.errors import OrderNotFound
-from orders.schemas import OrderPage
-
-
-def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created_at, order_id = decode_cursor(cursor, parts=2)
-    try:
-        return datetime.fromisoformat(created_at), uuid.UUID(order_id)
-    except ValueError as exc:
-        raise InvalidCursor("The cursor is not one this API gave out; start without it.") from exc
+from orders.schemas import OrderDetail, OrderPage
 
 
 class OrderService:
@@ -26,7 +16,7 @@ class OrderService:
         self.db = db
 
     async def list_orders(self, *, user_id: str, limit: int, cursor: str | None) -> OrderPage:
-        after = _after(cursor) if cursor else None
+        after = decode_time_cursor(cursor) if cursor else None
         async with self.db.connection() as conn:
             # One more than asked tells whether another page exists.
             rows = await store.orders_of_user(
@@ -35,13 +25,13 @@ class OrderService:
         page = rows[:limit]
         more = len(rows) > limit
         last = page[-1] if more else None
-        next_cursor = encode_cursor(last.created_at.isoformat(), str(last.id)) if last else None
+        next_cursor = encode_time_cursor(last.created_at, last.id) if last else None
         return OrderPage(items=page, next_cursor=next_cursor)
 
-    async def order(self, *, user_id: str, order_id: uuid.UUID) -> dict[str, Any]:
+    async def order(self, *, user_id: str, order_id: uuid.UUID) -> OrderDetail:
         async with self.db.connection() as conn:
             found = await store.order_of_user(conn, order_id=order_id, user_id=uuid.UUID(user_id))
         # Someone else's order is as absent as one that does not exist.
         if found is None:
             raise OrderNotFound(f"You have no order {order_id}.")
-        return found
+        return OrderDetail.model_validate(found)

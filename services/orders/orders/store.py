@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
+from orders.cart_client import CartSnapshot
 from orders.schemas import OrderSummary
 
 
@@ -42,27 +43,21 @@ async def insert_order(
     *,
     order_id: uuid.UUID,
     user_id: uuid.UUID,
-    cart: dict[str, Any],
+    cart: CartSnapshot,
     payment_token: str,
 ) -> datetime:
     cursor = await conn.execute(
         """INSERT INTO orders (id, user_id, status, total_cents, currency, payment_token)
            VALUES (%s, %s, 'PENDING', %s, %s, %s) RETURNING created_at""",
-        (order_id, user_id, cart["total_cents"], cart["currency"], payment_token),
+        (order_id, user_id, cart.total_cents, cart.currency, payment_token),
     )
     row = await cursor.fetchone()
     assert row is not None
-    for item in cart["items"]:
-        await conn.execute(
+    async with conn.cursor() as lines:
+        await lines.executemany(
             """INSERT INTO order_items (order_id, product_id, name, quantity, unit_price_cents)
                VALUES (%s, %s, %s, %s, %s)""",
-            (
-                order_id,
-                item["product_id"],
-                item["name"],
-                item["quantity"],
-                item["unit_price_cents"],
-            ),
+            [(order_id, i.product_id, i.name, i.quantity, i.unit_price_cents) for i in cart.items],
         )
     await conn.execute(
         "INSERT INTO order_status_history (order_id, status) VALUES (%s, 'PENDING')", (order_id,)

@@ -1,4 +1,5 @@
-"""payments' half of the checkout saga: an order asking to be paid is charged at most once.
+"""payments' half of the checkout saga: an order asking to be paid is charged at most once,
+and a paid order that could not be fulfilled is refunded once.
 
 The charge's idempotency key is derived from the order, so every retry, redelivery or
 re-drive asks the processor the same question and gets the first answer back; the unique
@@ -10,128 +11,134 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
-import httpx
 from prometheus_client import Counter
 from psycopg import AsyncConnection
 
-from kit.events import Event
+from kit.events import Event, EventData, new_event
 from kit.outbox import add_to_outbox
-from payments.errors import ProcessorUnavailable
+from payments import store
 from payments.events import (
-    ORDER_CREATED,
     PAYMENT_EVENTS,
-    PAYMENT_FAILED,
-    PAYMENT_REQUESTED,
-    PAYMENT_SUCCEEDED,
+    OrderCancelled,
+    OrderCreated,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentRequested,
+    PaymentSucceeded,
 )
+from payments.processor import Processor
 
 log = logging.getLogger("payments.charging")
 
 _PAYMENT_IDS = uuid.UUID("3b9a6f43-0e52-4d1b-8c6e-5a7d2f1e9b04")
-CHARGES = Counter("payments_total", "Orders paid or refused, by outcome.", ["outcome"])
+CHARGES = Counter("payments_total", "Orders paid, refused or refunded, by outcome.", ["outcome"])
+
+# Money moves between these two accounts; a capture and its refund cancel out.
+RECEIVABLE = "psp_receivable"
+CUSTOMER = "customer_payments"
 
 
 class Charging:
-    def __init__(self, *, psp: httpx.AsyncClient) -> None:
-        self.psp = psp
+    def __init__(self, *, processor: Processor) -> None:
+        self.processor = processor
 
     async def handle(self, conn: AsyncConnection, event: Event) -> None:
-        if event.type not in (ORDER_CREATED, PAYMENT_REQUESTED):
-            return
-        order_id = uuid.UUID(event.key)
-        cursor = await conn.execute(
-            "SELECT id, status, amount_cents, currency, decline_reason FROM payments "
-            "WHERE order_id = %s FOR UPDATE",
-            (order_id,),
-        )
-        existing = await cursor.fetchone()
+        if event.type == OrderCreated.event_type:
+            await self._pay(conn, event.parse(OrderCreated))
+        elif event.type == PaymentRequested.event_type:
+            await self._pay(conn, event.parse(PaymentRequested))
+        elif event.type == OrderCancelled.event_type:
+            cancelled = event.parse(OrderCancelled)
+            if cancelled.refund:
+                await self._refund(conn, cancelled.order_id)
+
+    async def _pay(self, conn: AsyncConnection, order: OrderCreated) -> None:
+        existing = await store.lock_payment(conn, order.order_id)
         if existing is not None:
             # Decided before (a re-drive or a lost outcome event): say it again.
-            payment_id, status, amount, currency, reason = existing
-            await self._announce(
-                conn, order_id, payment_id, status == "SUCCEEDED", amount, currency, reason
-            )
+            await self._announce(conn, order.order_id, existing)
             return
-        data = event.data
-        answer = await self._charge(order_id, data)
-        succeeded = answer["status"] == "captured"
-        payment_id = uuid.uuid5(_PAYMENT_IDS, str(order_id))
-        reason = None if succeeded else str(answer.get("decline_code", "declined"))
-        await conn.execute(
-            """INSERT INTO payments (id, order_id, user_id, amount_cents, currency, status,
-                                     psp_charge_id, decline_reason)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
-            (
-                payment_id,
-                order_id,
-                uuid.UUID(data["user_id"]),
-                data["total_cents"],
-                data["currency"],
-                "SUCCEEDED" if succeeded else "FAILED",
-                answer["id"],
-                reason,
+        result = await self.processor.charge(
+            order_id=order.order_id,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+            token=order.payment_token,
+        )
+        payment_id = uuid.uuid5(_PAYMENT_IDS, str(order.order_id))
+        await store.insert_payment(
+            conn,
+            payment_id=payment_id,
+            order_id=order.order_id,
+            user_id=order.user_id,
+            amount_cents=order.total_cents,
+            currency=order.currency,
+            succeeded=result.captured,
+            charge_id=result.charge_id,
+            decline_reason=result.decline_reason,
+        )
+        if result.captured:
+            await store.post_ledger(
+                conn, payment_id, [(RECEIVABLE, order.total_cents), (CUSTOMER, -order.total_cents)]
+            )
+        CHARGES.labels("succeeded" if result.captured else "failed").inc()
+        decided = store.Payment(
+            id=payment_id,
+            status="SUCCEEDED" if result.captured else "FAILED",
+            amount_cents=order.total_cents,
+            currency=order.currency,
+            decline_reason=result.decline_reason,
+            psp_charge_id=result.charge_id,
+        )
+        await self._announce(conn, order.order_id, decided)
+
+    async def _refund(self, conn: AsyncConnection, order_id: uuid.UUID) -> None:
+        payment = await store.lock_payment(conn, order_id)
+        if payment is None or payment.status != "SUCCEEDED" or payment.psp_charge_id is None:
+            return  # nothing was captured, or it is refunded already
+        refund_id = await self.processor.refund(order_id=order_id, charge_id=payment.psp_charge_id)
+        await store.mark_refunded(conn, payment.id, refund_id)
+        await store.post_ledger(
+            conn,
+            payment.id,
+            [(RECEIVABLE, -payment.amount_cents), (CUSTOMER, payment.amount_cents)],
+        )
+        CHARGES.labels("refunded").inc()
+        await self._publish(
+            conn,
+            order_id,
+            PaymentRefunded(
+                order_id=order_id,
+                payment_id=payment.id,
+                amount_cents=payment.amount_cents,
+                currency=payment.currency,
             ),
         )
-        if succeeded:
-            for account, amount in (
-                ("psp_receivable", data["total_cents"]),
-                ("customer_payments", -data["total_cents"]),
-            ):
-                await conn.execute(
-                    "INSERT INTO ledger_lines (payment_id, account, amount_cents) "
-                    "VALUES (%s, %s, %s)",
-                    (payment_id, account, amount),
-                )
-        CHARGES.labels("succeeded" if succeeded else "failed").inc()
-        await self._announce(
-            conn, order_id, payment_id, succeeded, data["total_cents"], data["currency"], reason
-        )
-
-    async def _charge(self, order_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = await self.psp.post(
-                "/v1/charges",
-                headers={"Idempotency-Key": f"order-{order_id}"},
-                json={
-                    "amount_cents": data["total_cents"],
-                    "currency": data["currency"],
-                    "token": data["payment_token"],
-                    "reference": str(order_id),
-                },
-            )
-        except httpx.HTTPError as exc:
-            # Maybe charged, maybe not: only asking again with the same key can tell.
-            raise ProcessorUnavailable(f"no answer from the processor: {exc!r}") from exc
-        if response.status_code in (201, 402):
-            result: dict[str, Any] = response.json()
-            return result
-        if response.status_code == 400:
-            # An unknown token will never be charged: that is a decline.
-            return {"id": None, "status": "declined", "decline_code": "invalid_token"}
-        raise ProcessorUnavailable(f"the processor answered {response.status_code}")
 
     async def _announce(
-        self,
-        conn: AsyncConnection,
-        order_id: uuid.UUID,
-        payment_id: uuid.UUID,
-        succeeded: bool,
-        amount: int,
-        currency: str,
-        reason: str | None,
+        self, conn: AsyncConnection, order_id: uuid.UUID, payment: store.Payment
     ) -> None:
-        event = Event(
-            type=PAYMENT_SUCCEEDED if succeeded else PAYMENT_FAILED,
-            key=str(order_id),
-            producer="payments",
-            data={
-                "order_id": str(order_id),
-                "payment_id": str(payment_id),
-                "amount_cents": amount,
-                "currency": currency,
-                **({} if succeeded else {"reason": reason}),
-            },
+        outcome: EventData
+        if payment.status == "SUCCEEDED":
+            outcome = PaymentSucceeded(
+                order_id=order_id,
+                payment_id=payment.id,
+                amount_cents=payment.amount_cents,
+                currency=payment.currency,
+            )
+        else:
+            outcome = PaymentFailed(
+                order_id=order_id,
+                payment_id=payment.id,
+                amount_cents=payment.amount_cents,
+                currency=payment.currency,
+                reason=payment.decline_reason or payment.status.lower(),
+            )
+        await self._publish(conn, order_id, outcome)
+
+    async def _publish(self, conn: AsyncConnection, order_id: uuid.UUID, data: EventData) -> None:
+        await add_to_outbox(
+            conn,
+            topic=PAYMENT_EVENTS,
+            event=new_event(data, key=str(order_id), producer="payments"),
         )
-        await add_to_outbox(conn, topic=PAYMENT_EVENTS, event=event)

@@ -2,56 +2,43 @@
 
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
-from kit import EventProducer, Postgres, Redis, create_app
+from kit import EventProducer, Postgres, create_app
 from kit.consumer import EventConsumer
 from kit.outbox import OutboxRelay
 from payments.charging import Charging
 from payments.config import PaymentsSettings
 from payments.events import ORDER_EVENTS
+from payments.processor import Processor
 from payments.routes import router
+from payments.service import PaymentService
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
-class ProcessorClient:
-    """The HTTP client to the card processor, closed with the app."""
-
-    def __init__(self, settings: PaymentsSettings) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=settings.psp_url, timeout=settings.psp_timeout_seconds
-        )
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.http.aclose()
-
-
 def build_app(settings: PaymentsSettings) -> FastAPI:
     db = Postgres(settings, migrations_dir=MIGRATIONS, messaging=True)
-    producer = EventProducer(settings)
-    psp = ProcessorClient(settings)
+    # No request of payments' API waits on Kafka: the broker being away leaves it ready.
+    producer = EventProducer(settings, critical=False)
+    processor = Processor(settings)
     consumer = EventConsumer(
         db=db,
         producer=producer,
         bootstrap_servers=settings.kafka_bootstrap_servers or "",
         topics=[ORDER_EVENTS],
         group="payments",
-        handle=Charging(psp=psp.http).handle,
+        handle=Charging(processor=processor).handle,
         service="payments",
     )
     app = create_app(
         settings,
         routers=[router],
-        components=[db, Redis(settings), producer],
-        parts=[psp, OutboxRelay(db, producer, service="payments"), consumer],
+        components=[db, producer],
+        parts=[processor, OutboxRelay(db, producer, service="payments"), consumer],
         authenticate=True,
     )
-    app.state.db = db
+    app.state.payments = PaymentService(db=db)
     return app
 
 
