@@ -1,151 +1,202 @@
 """`make verify`: the platform's invariants (ARCHITECTURE.md), read from the real state:
-orders', payments' and cart's databases and the card processor's own ledger. Each is
-reported with its counts; the exit status is 0 only when all hold."""
+orders', payments' and cart's databases, the card processor's own ledger, and a sample
+through the gateway of who may read what. Each is reported with its counts; the exit
+status is 0 only when all hold."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter, defaultdict
 
-import httpx
-import psycopg
-
-from shopctl.topology import Settings, database_url
+from shopctl.check import Check
+from shopctl.isolation import probe_isolation
+from shopctl.shop_state import Capture, Payment, ShopState, read_state
+from shopctl.topology import Settings
 
 SAGA_TIMEOUT_SECONDS = 60  # orders younger than this may still be PENDING
+SETTLE_SECONDS = 30  # how long to wait for the stack to be quiet before reading it
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
+def _some(items: list[str] | set[str], n: int = 3) -> str:
+    listed = sorted(items)
+    return ", ".join(listed[:n]) + (f" (+{len(listed) - n})" if len(listed) > n else "") or "none"
 
 
-def _one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row if len(row) > 1 else row[0]
+def check_state(state: ShopState) -> list[Check]:
+    orders = state.orders
+    statuses = Counter(o.status for o in orders.values())
+    stranded = [o.id for o in orders.values() if o.status == "PENDING" and not o.young]
+    confirmed = {o.id: o.total_cents for o in orders.values() if o.status == "CONFIRMED"}
+    cancelled = {o.id for o in orders.values() if o.status == "CANCELLED"}
 
-
-def _all(conn: psycopg.Connection[Any], query: str) -> list[Any]:
-    return list(conn.execute(query).fetchall())
-
-
-def _connect(settings: Settings, service: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(database_url(service, "127.0.0.1", int(settings["POSTGRES_PORT"])))
-
-
-def check_all(settings: Settings) -> list[Check]:
-    with _connect(settings, "orders") as orders:
-        status_counts = dict(_all(orders, "SELECT status, count(*) FROM orders GROUP BY status"))
-        stranded = _one(
-            orders,
-            "SELECT count(*) FROM orders WHERE status = 'PENDING' "
-            "AND created_at < now() - make_interval(secs => %s)",
-            (SAGA_TIMEOUT_SECONDS,),
-        )
-        confirmed: dict[str, int] = dict(
-            _all(orders, "SELECT id::text, total_cents FROM orders WHERE status = 'CONFIRMED'")
-        )
-        cancelled = {
-            r[0] for r in _all(orders, "SELECT id::text FROM orders WHERE status = 'CANCELLED'")
-        }
-    with _connect(settings, "payments") as payments:
-        ledger_total, unbalanced = _one(
-            payments,
-            """SELECT coalesce(sum(amount_cents), 0),
-                      (SELECT count(*) FROM (SELECT payment_id FROM ledger_lines
-                       GROUP BY payment_id HAVING sum(amount_cents) <> 0) u)
-               FROM ledger_lines""",
-        )
-        succeeded = _one(payments, "SELECT count(*) FROM payments WHERE status = 'SUCCEEDED'")
-    with _connect(settings, "cart") as cart:
-        stock = _all(
-            cart,
-            """SELECT p.id, p.initial_stock, p.stock,
-                      coalesce(sum(r.quantity) FILTER (WHERE o.status = 'RESERVED'), 0),
-                      coalesce(sum(r.quantity) FILTER (WHERE o.status = 'SOLD'), 0)
-               FROM products p LEFT JOIN reservation_lines r ON r.product_id = p.id
-               LEFT JOIN stock_orders o ON o.order_id = r.order_id GROUP BY p.id""",
-        )
-        reservation: dict[str, str] = dict(
-            _all(cart, "SELECT order_id::text, status FROM stock_orders")
-        )
-
-    per_reference = _captures_by_reference(settings)
-    shop_captures = {
-        ref: per_reference[ref] for ref in per_reference if ref in confirmed or ref in cancelled
+    per_reference: defaultdict[str, list[int]] = defaultdict(list)
+    net: defaultdict[str, int] = defaultdict(int)
+    for capture in state.captures:
+        per_reference[capture.reference].append(capture.amount_cents)
+        net[capture.reference] += capture.amount_cents - capture.refunded_cents
+    doubled = {ref for ref, amounts in per_reference.items() if len(amounts) > 1}
+    # A capture belongs to a confirmed order, a cancelled one (then refunded), or an
+    # order still in flight; anything else is money taken for nothing.
+    misplaced = {
+        ref
+        for ref in per_reference
+        if ref not in orders
+        or (orders[ref].status == "PENDING" and not orders[ref].young)
+        or (orders[ref].status == "CANCELLED" and net[ref] != 0)
     }
-    captured_cents = sum(amount for amounts in shop_captures.values() for amount in amounts)
-    doubled = {ref: len(a) for ref, a in shop_captures.items() if len(a) > 1}
-    negative = [p for p, _initial, on_hand, *_ in stock if on_hand < 0]
-    unaccounted = [p for p, initial, on_hand, res, sold in stock if initial != on_hand + res + sold]
-    wrong_reservations = [o for o in confirmed if reservation.get(o) != "SOLD"]
-    wrong_reservations += [o for o in cancelled if reservation.get(o) not in (None, "RELEASED")]
-    cancelled_kept = [o for o in cancelled if o in shop_captures]
-    total_orders = sum(status_counts.values())
+    captured_net = sum(net[ref] for ref in per_reference if ref in confirmed or ref in cancelled)
+    cancelled_kept = [o for o in cancelled if net.get(o, 0) != 0]
+
+    by_charge = {c.id: c for c in state.captures}
+    payment_off = [p.id for p in state.payments if not _agrees(p, by_charge.get(p.charge_id or ""))]
+    paid_charges = {p.charge_id for p in state.payments if p.charge_id}
+    unrecorded = [c.id for c in state.captures if c.id not in paid_charges]
+
+    negative = [p for p, (_i, on_hand, _r, _s) in state.stock.items() if on_hand < 0]
+    unaccounted = [p for p, (i, on_hand, r, s) in state.stock.items() if i != on_hand + r + s]
+    reservations = state.reservations
+    wrong_reservations = [o for o in confirmed if _status(state, o) != "SOLD"]
+    wrong_reservations += [o for o in cancelled if _status(state, o) not in (None, "RELEASED")]
+    lines_off = [
+        o.id
+        for o in orders.values()
+        if o.id not in reservations or reservations[o.id].lines != o.lines
+    ]
+    orphans = [
+        order_id
+        for order_id, reservation in reservations.items()
+        if reservation.status == "RESERVED" and _orphaned(state, order_id)
+    ]
+    total_orders = sum(statuses.values())
     return [
         Check(
             "every order is terminal or younger than the saga timeout",
-            stranded == 0,
-            f"{total_orders} orders: {status_counts}; {stranded} PENDING for over "
-            f"{SAGA_TIMEOUT_SECONDS}s",
+            not stranded,
+            f"{total_orders} orders: {dict(statuses)}; {len(stranded)} PENDING for over "
+            f"{SAGA_TIMEOUT_SECONDS}s: {_some(stranded)}",
         ),
         Check(
             "at most one capture per order (the processor's ledger)",
             not doubled,
-            f"{sum(len(a) for a in shop_captures.values())} captures for "
-            f"{len(shop_captures)} orders; charged more than once: {doubled or 'none'}",
+            f"{len(state.captures)} captures for {len(per_reference)} references; "
+            f"charged more than once: {_some(doubled)}",
+        ),
+        Check(
+            "every capture is for a confirmed order, or refunded, or still in flight",
+            not misplaced,
+            f"{len(per_reference)} captured references; for no order, a stranded order or "
+            f"a cancelled one without refund: {_some(misplaced)}",
         ),
         Check(
             "captured money equals the totals of confirmed orders",
-            captured_cents == sum(confirmed.values()),
-            f"captured {captured_cents} cents; confirmed orders total "
+            captured_net == sum(confirmed.values()),
+            f"captured {captured_net} cents net of refunds; confirmed orders total "
             f"{sum(confirmed.values())} cents",
         ),
         Check(
             "cancelled orders keep nothing",
             not cancelled_kept,
-            f"{len(cancelled)} cancelled; with a capture: {len(cancelled_kept)}",
+            f"{len(cancelled)} cancelled; with money kept: {_some(cancelled_kept)}",
+        ),
+        Check(
+            "payments agree with the processor's captures",
+            not payment_off and not unrecorded,
+            f"{len(state.payments)} payments; not matching their capture: "
+            f"{_some(payment_off)}; captures with no payment: {_some(unrecorded)}",
         ),
         Check(
             "the ledger balances",
-            ledger_total == 0 and unbalanced == 0,
-            f"{succeeded} successful payments; ledger sum {ledger_total}; "
-            f"unbalanced payments {unbalanced}",
+            state.ledger_sum == 0 and state.unbalanced_payments == 0,
+            f"ledger sum {state.ledger_sum}; unbalanced payments {state.unbalanced_payments}",
         ),
         Check(
             "no oversell: stock never negative",
             not negative,
-            f"{len(stock)} products; negative: {negative or 'none'}",
+            f"{len(state.stock)} products; negative: {_some(negative)}",
         ),
         Check(
             "stock accounted for: initial = on hand + reserved + sold",
             not unaccounted,
-            f"{len(stock)} products; off: {unaccounted or 'none'}",
+            f"{len(state.stock)} products; off: {_some(unaccounted)}",
         ),
         Check(
             "confirmed orders' stock is sold, cancelled orders' released",
             not wrong_reservations,
-            f"mismatched: {len(wrong_reservations)}",
+            f"mismatched: {_some(wrong_reservations)}",
+        ),
+        Check(
+            "every order's lines are the lines its reservation holds",
+            not lines_off,
+            f"{total_orders} orders; lines differ: {_some(lines_off)}",
+        ),
+        Check(
+            "no orphan reservations",
+            not orphans,
+            f"{len(reservations)} reservations; RESERVED with no order or a closed one: "
+            f"{_some(orphans)}",
         ),
     ]
 
 
-def _captures_by_reference(settings: Settings) -> dict[str, list[int]]:
-    """The processor's own record of captured amounts, per reference (an order id)."""
-    url = f"http://127.0.0.1:{settings['PSP_PORT']}/v1/captures"
-    found: dict[str, list[int]] = {}
-    for capture in httpx.get(url, timeout=10).json():
-        found.setdefault(capture["reference"], []).append(capture["amount_cents"])
-    return found
+def _agrees(payment: Payment, capture: Capture | None) -> bool:
+    """SUCCEEDED: captured in full, not refunded; REFUNDED: captured and refunded in full;
+    FAILED: nothing captured."""
+    if capture is None:
+        return payment.status == "FAILED"
+    if capture.amount_cents != payment.amount_cents:
+        return False
+    refunded = capture.refunded_cents == capture.amount_cents
+    return (payment.status, capture.refunded_cents == 0, refunded) in (
+        ("SUCCEEDED", True, False),
+        ("REFUNDED", False, True),
+    )
+
+
+def _orphaned(state: ShopState, order_id: str) -> bool:
+    """Stock held for no order (past the time a checkout attempt may take) or for an
+    order that is already closed."""
+    order = state.orders.get(order_id)
+    if order is None:
+        return not state.reservations[order_id].young
+    return order.status != "PENDING"
+
+
+def _status(state: ShopState, order_id: str) -> str | None:
+    reservation = state.reservations.get(order_id)
+    return None if reservation is None else reservation.status
+
+
+def verify(
+    settings: Settings, *, settle_seconds: float = SETTLE_SECONDS
+) -> tuple[list[Check], list[str]]:
+    """The checks, and notes on how the state was read."""
+    state = read_state(settings, saga_timeout=SAGA_TIMEOUT_SECONDS, settle_seconds=settle_seconds)
+    checks = check_state(state)
+    checks.append(
+        probe_isolation(
+            settings,
+            orders=sorted(state.orders)[:5],
+            payments=sorted(p.id for p in state.payments)[:5],
+        )
+    )
+    notes = []
+    if not state.quiet:
+        notes.append(
+            f"The stack was still busy after {settle_seconds:g}s, so the sources were read "
+            "at slightly different moments; work younger than the saga timeout is tolerated."
+        )
+    return checks, notes
+
+
+def check_all(settings: Settings, *, settle_seconds: float = SETTLE_SECONDS) -> list[Check]:
+    return verify(settings, settle_seconds=settle_seconds)[0]
 
 
 def report(settings: Settings) -> int:
-    checks = check_all(settings)
+    checks, notes = verify(settings)
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}\n      {check.detail}")
+    for note in notes:
+        print(f"note  {note}")
     failed = [c for c in checks if not c.ok]
     print(f"\n{len(checks) - len(failed)} of {len(checks)} invariants hold.")
     return 1 if failed else 0
