@@ -5,7 +5,6 @@ one capture per order however the processor misbehaves."""
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,21 +14,6 @@ from shopctl.local import LocalStack
 from tests.integration.test_auth import bearer, login, new_user
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def gw(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}", timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def psp(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings['PSP_PORT']}") as client:
-        yield client
-        client.put("/v1/faults", json={})
 
 
 def shopper(gw: httpx.Client, product: str = "teak-lamp", quantity: int = 1) -> dict[str, str]:

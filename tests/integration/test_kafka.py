@@ -5,7 +5,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from kit.kafka import consume, consumer_config, ensure_topics, producer_config
+from kit.kafka import consume, consumer_config, decode_record, ensure_topics, producer_config
 from shopctl.local import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,9 @@ def test_acks_all_message_reaches_a_consumer_group(bootstrap: str, topic: str) -
     received: list[ConsumerRecord] = []
     _consume_until(consumer, 1, received.append)
     consumer.close()
-    assert [(r.key, r.value) for r in received] == [(order_id, {"type": "order.created"})]
+    assert [decode_record(r.key, r.value) for r in received] == [
+        (order_id, {"type": "order.created"})
+    ]
 
 
 def test_offsets_move_only_after_the_handler_succeeds(bootstrap: str, topic: str) -> None:
@@ -75,7 +77,7 @@ def test_offsets_move_only_after_the_handler_succeeds(bootstrap: str, topic: str
     redelivered: list[ConsumerRecord] = []
     _consume_until(second, 1, redelivered.append)
     second.close()
-    assert [r.value for r in redelivered] == [{"n": 1}]
+    assert [decode_record(r.key, r.value)[1] for r in redelivered] == [{"n": 1}]
 
     # ...and once handled and committed, a third member of the group gets nothing.
     third = KafkaConsumer(topic, **consumer_config(bootstrap, group, "it-third"))

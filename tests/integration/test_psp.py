@@ -1,21 +1,70 @@
-"""The stand-in card processor, as the stack runs it: test tokens, idempotency keys that
-replay, and faults, with its own ledger as the judge of double charges."""
+"""The stand-in card processor, run as the stack runs it (uvicorn, its own SQLite ledger)
+but as a process of its own: test tokens, idempotency keys that replay, refunds, and
+faults, with its ledger as the judge of double charges. Its own process, so that the
+charges these tests make for no order never reach the stack's ledger, which `make verify`
+holds to account."""
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from shopctl.local import LocalStack
-
 pytestmark = pytest.mark.integration
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def psp_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    ledger = tmp_path_factory.mktemp("psp") / "ledger.sqlite3"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "psp.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "PSP_LEDGER": str(ledger)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the processor did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 @pytest.fixture
-def psp(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.settings['PSP_PORT']}") as client:
+def psp(psp_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=psp_url) as client:
         yield client
         client.put("/v1/faults", json={})  # leave no fault behind
 
@@ -53,9 +102,7 @@ def test_tokens_decide_and_keys_replay(psp: httpx.Client) -> None:
     )
 
 
-def test_twenty_concurrent_requests_with_one_key_capture_once(
-    stack: LocalStack, psp: httpx.Client
-) -> None:
+def test_twenty_concurrent_requests_with_one_key_capture_once(psp: httpx.Client) -> None:
     psp.put("/v1/faults", json={"latency_ms": 200})
     order = str(uuid.uuid4())
 
@@ -108,3 +155,26 @@ def test_the_ledger_names_double_charges(psp: httpx.Client) -> None:
     for key in ("first-attempt", "careless-second-attempt"):  # two keys: two captures
         psp.post("/v1/charges", json=charge(order), headers={"Idempotency-Key": f"{key}-{order}"})
     assert psp.get("/v1/ledger").json()["references_charged_more_than_once"][order] == 2
+
+
+def test_a_capture_is_refunded_once_in_full(psp: httpx.Client) -> None:
+    order = str(uuid.uuid4())
+    captured = psp.post("/v1/charges", json=charge(order), headers={"Idempotency-Key": order})
+    charge_id = captured.json()["id"]
+    key = {"Idempotency-Key": f"refund-{order}"}
+    refund = psp.post("/v1/refunds", json={"charge_id": charge_id}, headers=key)
+    assert refund.status_code == 201 and refund.json()["amount_cents"] == 1250
+    assert psp.post("/v1/refunds", json={"charge_id": charge_id}, headers=key).json() == (
+        refund.json()
+    )  # the same key replays
+    again = psp.post(
+        "/v1/refunds", json={"charge_id": charge_id}, headers={"Idempotency-Key": "other"}
+    )
+    assert again.status_code == 409
+    [capture] = psp.get("/v1/charges", params={"reference": order}).json()
+    assert capture["refunded_cents"] == capture["amount_cents"] == 1250
+    unknown = psp.post(
+        "/v1/refunds", json={"charge_id": "ch_nope"}, headers={"Idempotency-Key": "k-nope"}
+    )
+    assert unknown.status_code == 404
+    assert psp.post("/v1/refunds", json={"charge_id": charge_id}).status_code == 400  # no key

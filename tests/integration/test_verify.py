@@ -1,10 +1,12 @@
 """`make verify` on the real stack: it passes on what the other tests left, and it says so
-when the state is deliberately broken."""
+when the state is deliberately broken, one invariant at a time."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -15,9 +17,12 @@ from shopctl.verify import check_all
 
 pytestmark = pytest.mark.integration
 
+CAPTURES = "every capture is for a confirmed order, or refunded, or still in flight"
+PAYMENTS = "payments agree with the processor's captures"
+
 
 def run_verify(stack: LocalStack) -> subprocess.CompletedProcess[str]:
-    ports = {k: stack.settings[k] for k in ("POSTGRES_PORT", "PSP_PORT")}
+    ports = {k: stack.settings[k] for k in ("POSTGRES_PORT", "PSP_PORT", "GATEWAY_PORT")}
     return subprocess.run(
         [sys.executable, "-m", "shopctl", "verify"],
         cwd=ROOT,
@@ -29,7 +34,23 @@ def run_verify(stack: LocalStack) -> subprocess.CompletedProcess[str]:
 
 
 def failing(stack: LocalStack) -> set[str]:
-    return {check.name for check in check_all(stack.settings) if not check.ok}
+    return {check.name for check in check_all(stack.settings, settle_seconds=10) if not check.ok}
+
+
+def dsn(stack: LocalStack, service: str) -> str:
+    return database_url(service, "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+
+
+def broken_by(stack: LocalStack, service: str, breaks: str, mends: str) -> Callable[[], set[str]]:
+    def attempt() -> set[str]:
+        with psycopg.connect(dsn(stack, service), autocommit=True) as conn:
+            conn.execute(breaks)
+            try:
+                return failing(stack)
+            finally:
+                conn.execute(mends)
+
+    return attempt
 
 
 def test_verify_passes_and_fails_when_the_state_is_broken(stack: LocalStack) -> None:
@@ -38,9 +59,10 @@ def test_verify_passes_and_fails_when_the_state_is_broken(stack: LocalStack) -> 
     assert healthy.returncode == 0, healthy.stdout
     assert "invariants hold" in healthy.stdout
 
-    dsn = database_url("payments", "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        payment = conn.execute("SELECT id FROM payments LIMIT 1").fetchone()
+    with psycopg.connect(dsn(stack, "payments"), autocommit=True) as conn:
+        payment = conn.execute(
+            "SELECT id FROM payments WHERE status = 'SUCCEEDED' LIMIT 1"
+        ).fetchone()
         assert payment is not None, "the checkout tests leave payments behind"
         conn.execute(
             "INSERT INTO ledger_lines (payment_id, account, amount_cents) VALUES (%s, 'oops', 1)",
@@ -53,27 +75,70 @@ def test_verify_passes_and_fails_when_the_state_is_broken(stack: LocalStack) -> 
             assert "FAIL  the ledger balances" in broken.stdout
         finally:
             conn.execute("DELETE FROM ledger_lines WHERE account = 'oops'")
+    paid = payment[0]
 
-    cart = database_url("cart", "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
-    with psycopg.connect(cart, autocommit=True) as conn:
-        conn.execute("UPDATE products SET stock = stock + 1 WHERE id = 'oak-desk'")
-        try:
-            assert failing(stack) == {"stock accounted for: initial = on hand + reserved + sold"}
-        finally:
-            conn.execute("UPDATE products SET stock = stock - 1 WHERE id = 'oak-desk'")
+    assert broken_by(
+        stack,
+        "payments",
+        f"UPDATE payments SET amount_cents = amount_cents + 1 WHERE id = '{paid}'",
+        f"UPDATE payments SET amount_cents = amount_cents - 1 WHERE id = '{paid}'",
+    )() == {PAYMENTS}
 
-    orders = database_url("orders", "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+    assert broken_by(
+        stack,
+        "cart",
+        "UPDATE products SET stock = stock + 1 WHERE id = 'oak-desk'",
+        "UPDATE products SET stock = stock - 1 WHERE id = 'oak-desk'",
+    )() == {"stock accounted for: initial = on hand + reserved + sold"}
+
+    orphan = uuid.uuid4()
+    assert broken_by(
+        stack,
+        "cart",
+        f"""INSERT INTO stock_orders (order_id, status, outcome, created_at)
+            VALUES ('{orphan}', 'RESERVED', '{{}}', now() - interval '1 hour')""",
+        f"DELETE FROM stock_orders WHERE order_id = '{orphan}'",
+    )() == {"no orphan reservations"}
+
+    with psycopg.connect(dsn(stack, "orders"), autocommit=True) as conn:
+        line = conn.execute(
+            "SELECT i.order_id FROM order_items i JOIN orders o ON o.id = i.order_id "
+            "WHERE o.status = 'CONFIRMED' LIMIT 1"
+        ).fetchone()
+        assert line is not None
+    assert broken_by(
+        stack,
+        "orders",
+        f"UPDATE order_items SET quantity = quantity + 1 WHERE order_id = '{line[0]}'",
+        f"UPDATE order_items SET quantity = quantity - 1 WHERE order_id = '{line[0]}'",
+    )() == {"every order's lines are the lines its reservation holds"}
+
     stranded = uuid.uuid4()
-    with psycopg.connect(orders, autocommit=True) as conn:
-        conn.execute(
-            """INSERT INTO orders (id, user_id, status, total_cents, currency, created_at,
-                                   last_requested_at)
-               VALUES (%s, %s, 'PENDING', 100, 'EUR', now() - interval '1 hour',
-                       now() + interval '1 hour')""",
-            (stranded, uuid.uuid4()),
+    assert (
+        "every order is terminal or younger than the saga timeout"
+        in broken_by(
+            stack,
+            "orders",
+            f"""INSERT INTO orders (id, user_id, status, total_cents, currency, created_at,
+                                last_requested_at)
+            VALUES ('{stranded}', '{uuid.uuid4()}', 'PENDING', 100, 'EUR',
+                    now() - interval '1 hour', now() + interval '1 hour')""",
+            f"DELETE FROM orders WHERE id = '{stranded}'",
+        )()
+    )
+
+    # Money taken for no order, in the processor's own books.
+    ledger = ROOT / ".run" / "test-stack" / "psp" / "ledger.sqlite3"
+    charge = f"ch_verify_{uuid.uuid4().hex[:8]}"
+    with sqlite3.connect(ledger) as books:
+        books.execute(
+            "INSERT INTO captures (id, reference, amount_cents, currency) "
+            "VALUES (?, ?, 500, 'EUR')",
+            (charge, str(uuid.uuid4())),
         )
-        try:
-            assert "every order is terminal or younger than the saga timeout" in failing(stack)
-        finally:
-            conn.execute("DELETE FROM orders WHERE id = %s", (stranded,))
+    try:
+        assert failing(stack) == {CAPTURES, PAYMENTS}
+    finally:
+        with sqlite3.connect(ledger) as books:
+            books.execute("DELETE FROM captures WHERE id = ?", (charge,))
     assert failing(stack) == set()

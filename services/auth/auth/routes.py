@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from auth.schemas import LoginIn, MeRead, RefreshIn, RegisterIn, TokenPairRead, UserRead
 from auth.service import AuthService, TokenPair
 from kit.deps import CurrentUser
+from kit.openapi import problems
 
 
 def _service(request: Request) -> AuthService:
@@ -16,7 +17,14 @@ def _service(request: Request) -> AuthService:
     return service
 
 
+async def _client_address(request: Request) -> str:
+    # Behind the gateway this is X-Forwarded-For, believed only from the proxies in
+    # `forwarded_allow_ips` (uvicorn's proxy headers), so callers cannot pick their own.
+    return request.client.host if request.client else "unknown"
+
+
 Service = Annotated[AuthService, Depends(_service)]
+ClientAddress = Annotated[str, Depends(_client_address)]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
@@ -28,30 +36,31 @@ def _pair(pair: TokenPair) -> TokenPairRead:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: RegisterIn, auth: Service) -> UserRead:
-    user_id, email = await auth.register(email=body.email, password=body.password)
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=problems(409, 422, 429))
+async def register(body: RegisterIn, address: ClientAddress, auth: Service) -> UserRead:
+    user_id, email = await auth.register(
+        email=body.email, password=body.password, client_address=address
+    )
     return UserRead(id=user_id, email=email)
 
 
-@router.post("/login")
-async def login(body: LoginIn, request: Request, auth: Service) -> TokenPairRead:
-    address = request.client.host if request.client else "unknown"
+@router.post("/login", responses=problems(401, 422, 429))
+async def login(body: LoginIn, address: ClientAddress, auth: Service) -> TokenPairRead:
     return _pair(await auth.login(email=body.email, password=body.password, client_address=address))
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=problems(401, 422))
 async def refresh(body: RefreshIn, auth: Service) -> TokenPairRead:
     return _pair(await auth.refresh(refresh_token=body.refresh_token))
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 422))
 async def logout(body: RefreshIn, user: CurrentUser, auth: Service) -> Response:
     await auth.logout(user_id=user.user_id, refresh_token=body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me")
+@router.get("/me", responses=problems(401))
 async def me(user: CurrentUser, auth: Service) -> MeRead:
     found = await auth.profile(user_id=user.user_id)
     return MeRead(id=found.id, email=found.email, roles=found.roles)

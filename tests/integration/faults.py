@@ -1,0 +1,122 @@
+"""Faults injected into the real stack for the saga's tests: database triggers that fail or
+stall inserts, reads of a dead-letter topic, and handles on supervised processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import psycopg
+from kafka import KafkaConsumer
+
+from shopctl.local import LocalStack
+from shopctl.topology import database_url
+from tests.integration.test_auth import bearer, login
+
+# A serialization failure: a transient fault as Postgres itself reports one.
+TRANSIENT = "40001"
+
+
+def dsn(stack: LocalStack, service: str) -> str:
+    return database_url(service, "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+
+
+@contextmanager
+def faulty_inserts(
+    stack: LocalStack,
+    service: str,
+    table: str,
+    *,
+    times: int,
+    sleep_seconds: float = 0.0,
+    error: str | None = TRANSIENT,
+) -> Iterator[None]:
+    """The next `times` inserts into `table` sleep, then fail with `error` (None: go on).
+    Counted with a sequence, which a rolled-back transaction does not undo."""
+    name = f"fault_{uuid.uuid4().hex[:8]}"
+    fail = f"RAISE EXCEPTION 'injected fault' USING ERRCODE = '{error}';" if error else ""
+    with psycopg.connect(dsn(stack, service), autocommit=True) as conn:
+        conn.execute(f"CREATE SEQUENCE {name}_n")
+        conn.execute(
+            f"""CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF nextval('{name}_n') <= {times} THEN
+                        PERFORM pg_sleep({sleep_seconds});
+                        {fail}
+                    END IF;
+                    RETURN NEW;
+                END $$"""
+        )
+        conn.execute(
+            f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+        )
+        try:
+            yield
+        finally:
+            conn.execute(f"DROP TRIGGER {name} ON {table}")
+            conn.execute(f"DROP FUNCTION {name}()")
+            conn.execute(f"DROP SEQUENCE {name}_n")
+
+
+def one(stack: LocalStack, service: str, query: str, params: tuple[Any, ...] = ()) -> Any:
+    with psycopg.connect(dsn(stack, service), autocommit=True) as conn:
+        row = conn.execute(query, params).fetchone()
+    return None if row is None else row[0] if len(row) == 1 else row
+
+
+def reservation(stack: LocalStack, order_id: str) -> tuple[str | None, dict[str, int]]:
+    """cart's own record of an order's stock: its status and the lines it holds."""
+    with psycopg.connect(dsn(stack, "cart"), autocommit=True) as conn:
+        status = conn.execute(
+            "SELECT status FROM stock_orders WHERE order_id = %s", (order_id,)
+        ).fetchone()
+        lines = conn.execute(
+            "SELECT product_id, quantity FROM reservation_lines WHERE order_id = %s", (order_id,)
+        ).fetchall()
+    return (status[0] if status else None), dict(lines)
+
+
+def dead_letters(stack: LocalStack, topic: str) -> list[str]:
+    """The keys of every record in `topic`'s dead-letter topic, read to its end."""
+    consumer = KafkaConsumer(
+        f"{topic}.dlq",
+        bootstrap_servers=f"127.0.0.1:{stack.settings['KAFKA_PORT']}",
+        group_id=f"test-dlq-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    keys: list[str] = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                keys += [r.key.decode(errors="replace") for r in records if r.key is not None]
+            assigned = consumer.assignment()
+            if assigned:
+                ends = consumer.end_offsets(list(assigned))
+                if all(consumer.position(p) >= ends[p] for p in assigned):
+                    return keys
+        raise AssertionError(f"{topic}.dlq could not be read to its end")
+    finally:
+        consumer.close()
+
+
+def pid_of(stack: LocalStack, name: str) -> int:
+    return int(next(p["pid"] for p in stack.supervisor.processes() if p["name"] == name))
+
+
+def admin(gw: httpx.Client, stack: LocalStack) -> dict[str, str]:
+    tokens = login(gw, stack.settings["ADMIN_EMAIL"], stack.settings["ADMIN_PASSWORD"])
+    return bearer(tokens["access_token"])
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, f"{what}: not within {timeout}s"
+        time.sleep(0.2)
+    return time.monotonic() - started

@@ -1,0 +1,136 @@
+"""Kafka killed under checkout load: orders keep being accepted (their events wait in the
+outbox), every one is confirmed once the broker is back, and a record nobody can decode is
+dead-lettered instead of blocking its partition."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from shopctl.local import LocalStack
+from tests.integration.faults import admin, dead_letters, wait_for
+from tests.integration.test_auth import bearer, login, new_user
+from tests.integration.test_checkout import checkout, shopper, wait_status
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PRODUCTS = ["steel-desk", "steel-chair", "steel-lamp", "steel-shelf"]
+
+
+def _kill_and_hold(stack: LocalStack, name: str) -> None:
+    """SIGKILL, then keep supervisord from starting it again until `start`."""
+    stack.supervisor.signal(name, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = next(p for p in stack.supervisor.processes() if p["name"] == name)["statename"]
+        if state == "STOPPED":
+            return
+        try:
+            stack.supervisor.stop(name)
+        except Exception:  # not stoppable in the state it is in this instant
+            time.sleep(0.05)
+    raise AssertionError(f"{name} would not stay down")
+
+
+def _ready(instance_address: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"http://{instance_address}/health/ready", timeout=5).json()
+    return body
+
+
+def test_checkout_keeps_answering_202_while_kafka_is_down(stack: LocalStack) -> None:
+    gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
+    with httpx.Client(base_url=gateway, timeout=30) as setup:
+        staff = admin(setup, stack)
+        for product in PRODUCTS:
+            setup.patch(f"/products/{product}", json={"stock": 500}, headers=staff)
+        users = [bearer(login(setup, new_user(setup))["access_token"]) for _ in range(4)]
+
+    placed: list[tuple[dict[str, str], str]] = []
+    refused: list[str] = []
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def shop(n: int) -> None:
+        with httpx.Client(base_url=gateway, timeout=30) as client:
+            while not stop.is_set():
+                product = PRODUCTS[n]
+                client.put(f"/cart/items/{product}", json={"quantity": 1}, headers=users[n])
+                started = time.monotonic()
+                answer = checkout(client, users[n], "tok_visa")
+                latencies.append(time.monotonic() - started)
+                if answer.status_code == 202:
+                    placed.append((users[n], answer.json()["id"]))
+                else:
+                    refused.append(f"{answer.status_code} {answer.text[:120]}")
+                time.sleep(0.1)
+
+    shoppers = [threading.Thread(target=shop, args=(n,)) for n in range(len(users))]
+    for thread in shoppers:
+        thread.start()
+    kafka_down = False
+    try:
+        time.sleep(3)
+        _kill_and_hold(stack, "kafka")
+        kafka_down = True
+        down_at = len(placed)
+        time.sleep(5)
+        # Orders and payments stay ready, and say Kafka is degraded.
+        for instance in stack.topology.instances("orders"):
+            body = _ready(instance.address)
+            assert body["status"] == "ready" and body["checks"]["kafka"]["status"] == "degraded"
+        time.sleep(15)
+        during = len(placed) - down_at
+    finally:
+        if kafka_down:
+            stack.supervisor.start("kafka")
+        time.sleep(3)
+        stop.set()
+        for thread in shoppers:
+            thread.join()
+    print(f"\n{len(placed)} orders placed, {during} while Kafka was down; refused: {refused}")
+    latencies.sort()
+    print(
+        f"POST /orders median {latencies[len(latencies) // 2] * 1000:.0f} ms, slowest "
+        f"{latencies[-1] * 1000:.0f} ms"
+    )
+    assert refused == []
+    assert during >= 20
+    # Nothing waits on the broker on the request path, nor blocks the event loop for it.
+    assert latencies[-1] < 5
+
+    started = time.monotonic()
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        for user, order_id in placed:
+            left = max(1.0, 180 - (time.monotonic() - started))
+            assert wait_status(client, user, order_id, timeout=left)["status"] == "CONFIRMED"
+    print(f"all confirmed {time.monotonic() - started:.1f}s after Kafka came back")
+    stack.wait_ready()
+
+
+def test_an_undecodable_record_is_dead_lettered_and_the_partition_moves_on(
+    stack: LocalStack,
+) -> None:
+    gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
+    producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.settings['KAFKA_PORT']}")
+    key = uuid.uuid4().hex.encode() + b"\xff\xfe"
+    for partition in range(len(producer.partitions_for("order-events"))):
+        producer.send("order-events", key=key, value=b"\xff not json", partition=partition)
+    producer.flush(10)
+    producer.close()
+    with httpx.Client(base_url=gateway, timeout=30) as gw:
+        user = shopper(gw, product="steel-table")
+        order_id = checkout(gw, user, "tok_visa").json()["id"]
+        assert wait_status(gw, user, order_id, timeout=30)["status"] == "CONFIRMED"
+    printable = key.decode(errors="replace")
+    wait_for(
+        lambda: dead_letters(stack, "order-events").count(printable) >= 1,
+        20,
+        "the undecodable records are dead-lettered",
+    )
