@@ -24,6 +24,16 @@ from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
 RUN = ROOT / ".run"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's own `random-uuid` makes one: urlsafe base64 of a
+    random UUID, never starting with "-", which the storage tool's parser would take for
+    an option (one fresh stack in 64 failed to format before)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _runs_as_postgres() -> bool:
     # Postgres refuses to run as root, so a root user hands it to the `postgres` account.
     return os.geteuid() == 0
@@ -247,7 +257,7 @@ class LocalStack:
         if (data / "meta.properties").exists():
             return
         with step("Formatting Kafka's KRaft storage"):
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             subprocess.run(
                 [
                     str(bins.java),
@@ -257,7 +267,7 @@ class LocalStack:
                     f"{bins.kafka_libs}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
+                    "--cluster-id",
                     cluster_id,
                     "-c",
                     str(self.run / "kafka/server.properties"),

@@ -71,33 +71,34 @@ def _rows(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = (
     return list(conn.execute(query, params).fetchall())
 
 
-def _busy(settings: Settings) -> tuple[int, ...]:
-    """What is still moving: unsent events, held keys, attempts to release, and a
-    fingerprint of the state that changes when anything is written."""
-    figures: list[int] = []
+def _in_flight(settings: Settings) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """What is still moving (unsent events of orders and payments, held keys, attempts to
+    release) and a fingerprint of the state that changes whenever anything is written."""
+    moving: list[int] = []
     for service in ("orders", "payments"):
         with _connect(settings, service) as conn:
-            figures += _rows(conn, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0]
+            moving += _rows(conn, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0]
     with _connect(settings, "orders") as conn:
-        figures += _rows(
+        held, abandoned, history = _rows(
             conn,
             """SELECT (SELECT count(*) FROM idempotency_keys WHERE state = 'IN_FLIGHT'),
                       (SELECT count(*) FROM abandoned_attempts),
                       (SELECT count(*) FROM order_status_history)""",
         )[0]
     with _connect(settings, "payments") as conn:
-        figures += _rows(conn, "SELECT count(*) FROM ledger_lines")[0]
-    return tuple(figures)
+        (ledger,) = _rows(conn, "SELECT count(*) FROM ledger_lines")[0]
+    return (*moving, held, abandoned), (history, ledger)
 
 
 def wait_until_quiet(settings: Settings, *, timeout: float) -> bool:
     """True once nothing is in flight and two readings a second apart agree."""
     deadline = time.monotonic() + timeout
-    previous = _busy(settings)
+    previous = _in_flight(settings)
     while time.monotonic() < deadline:
         time.sleep(1)
-        current = _busy(settings)
-        if current == previous and current[0] == current[1] == current[2] == current[3] == 0:
+        current = _in_flight(settings)
+        moving, _ = current
+        if current == previous and not any(moving):
             return True
         previous = current
     return False

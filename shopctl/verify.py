@@ -144,11 +144,11 @@ def _agrees(payment: Payment, capture: Capture | None) -> bool:
         return payment.status == "FAILED"
     if capture.amount_cents != payment.amount_cents:
         return False
-    refunded = capture.refunded_cents == capture.amount_cents
-    return (payment.status, capture.refunded_cents == 0, refunded) in (
-        ("SUCCEEDED", True, False),
-        ("REFUNDED", False, True),
-    )
+    if payment.status == "SUCCEEDED":
+        return capture.refunded_cents == 0
+    if payment.status == "REFUNDED":
+        return capture.refunded_cents == capture.amount_cents
+    return False
 
 
 def _orphaned(state: ShopState, order_id: str) -> bool:

@@ -128,3 +128,11 @@ def test_every_service_ships_valid_migrations() -> None:
     root = Path(__file__).resolve().parents[2]
     for service in SERVICES:
         assert load_migrations(root / "services" / service / "migrations")
+
+
+def test_kraft_cluster_ids_never_look_like_an_option() -> None:
+    from shopctl.local import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]  # about 31 would start with "-" by chance
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)

@@ -63,11 +63,13 @@ class PaymentOutcomes:
             else:
                 await self.cart.release(order_id=order_id)
         except ReservationClosed as exc:
-            log.error("cart refused to close the order", extra={"order": str(order_id)})
+            log.error(
+                "cart refused to close the order", extra={"order": str(order_id), "error": str(exc)}
+            )
             if paid:
                 await self._cancel(conn, order_id, reason=STOCK_NOT_HELD, refund=True)
                 return
-            reason = f"{reason}; {exc}"
+            # Unpaid, so it ends CANCELLED all the same; verify reports the stock's state.
         if paid:
             await store.finish_order(conn, order_id, status="CONFIRMED", reason=None)
             OUTCOMES.labels("confirmed").inc()
