@@ -6,10 +6,12 @@ from fastapi import FastAPI
 
 from cart.cart_store import CartStore
 from cart.config import CartSettings
+from cart.figures import READINGS
 from cart.product_cache import ProductCache
 from cart.routes import cart, internal, products
 from cart.service import Carts, Catalog, Stock
 from kit import AfterMigrations, Postgres, Redis, create_app
+from kit.state_metrics import StateGauges
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -24,7 +26,10 @@ def build_app(settings: CartSettings) -> FastAPI:
         settings,
         routers=[products, cart, internal],
         components=[db, redis],
-        parts=[AfterMigrations(db, catalog.seed, name="catalog seed")],
+        parts=[
+            AfterMigrations(db, catalog.seed, name="catalog seed"),
+            StateGauges(db, READINGS, interval_seconds=settings.state_metrics_interval_seconds),
+        ],
         authenticate=True,
     )
     app.state.catalog = catalog

@@ -43,6 +43,9 @@ class ServiceSettings(BaseSettings):
     # How often the token verifier fetches auth's published keys again, so a key auth
     # withdrew stops verifying here too.
     jwks_refresh_seconds: float = 300.0
+    # How often an instance reads its business figures from its database for /metrics
+    # (kit.state_metrics): one small query per figure per round.
+    state_metrics_interval_seconds: float = 5.0
 
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10

@@ -20,6 +20,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from kit import Postgres, ShopError
 from kit.errors import PROBLEM_BASE
 from kit.events import new_event
@@ -40,6 +42,8 @@ from orders.idempotency import Hold, IdempotencyKeys, request_hash, store_answer
 log = logging.getLogger("orders.checkout")
 
 MAX_KEY_LENGTH = 200
+
+PLACED = Counter("orders_placed_total", "New orders acknowledged to clients with 202.")
 
 
 class Checkout:
@@ -111,6 +115,7 @@ class Checkout:
                 "This checkout was overtaken by a newer attempt; send it again."
             )
         body = await self._record(hold, cart, payment_token)
+        PLACED.inc()
         try:
             await self.cart.clear(authorization=authorization)
         except ShopError:

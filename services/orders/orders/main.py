@@ -7,11 +7,13 @@ from fastapi import FastAPI
 from kit import EventProducer, Postgres, create_app
 from kit.consumer import EventConsumer
 from kit.outbox import OutboxRelay
+from kit.state_metrics import StateGauges
 from orders.abandoned import AbandonedAttempts
 from orders.cart_client import CartClient
 from orders.checkout import Checkout
 from orders.config import OrdersSettings
 from orders.events import PAYMENT_EVENTS
+from orders.figures import READINGS
 from orders.idempotency import IdempotencyKeys
 from orders.routes import router
 from orders.saga import PaymentOutcomes, Redrive
@@ -56,6 +58,7 @@ def build_app(settings: OrdersSettings) -> FastAPI:
             timeout_seconds=settings.saga_timeout_seconds,
             interval_seconds=settings.redrive_interval_seconds,
         ),
+        StateGauges(db, READINGS, interval_seconds=settings.state_metrics_interval_seconds),
     ]
     return app
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from psycopg import AsyncConnection
 
 from kit import Postgres
@@ -33,6 +33,12 @@ from orders.events import (
 log = logging.getLogger("orders.saga")
 
 OUTCOMES = Counter("saga_outcomes_total", "Orders closed, by outcome.", ["outcome"])
+COMPLETION = Histogram(
+    "order_completion_seconds",
+    "From the checkout's 202 to CONFIRMED or CANCELLED, by outcome.",
+    ["outcome"],
+    buckets=(0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
 REDRIVEN = Counter("orders_redriven_total", "PENDING orders that asked for payment again.")
 
 # The reason a paid order is cancelled when its stock is no longer held for it.
@@ -71,15 +77,16 @@ class PaymentOutcomes:
                 return
             # Unpaid, so it ends CANCELLED all the same; verify reports the stock's state.
         if paid:
-            await store.finish_order(conn, order_id, status="CONFIRMED", reason=None)
+            took = await store.finish_order(conn, order_id, status="CONFIRMED", reason=None)
             OUTCOMES.labels("confirmed").inc()
+            COMPLETION.labels("confirmed").observe(took)
         else:
             await self._cancel(conn, order_id, reason=reason or "payment failed", refund=False)
 
     async def _cancel(
         self, conn: AsyncConnection, order_id: uuid.UUID, *, reason: str, refund: bool
     ) -> None:
-        await store.finish_order(conn, order_id, status="CANCELLED", reason=reason)
+        took = await store.finish_order(conn, order_id, status="CANCELLED", reason=reason)
         cancelled = OrderCancelled(order_id=order_id, reason=reason, refund=refund)
         await add_to_outbox(
             conn,
@@ -87,6 +94,7 @@ class PaymentOutcomes:
             event=new_event(cancelled, key=str(order_id), producer="orders"),
         )
         OUTCOMES.labels("cancelled").inc()
+        COMPLETION.labels("cancelled").observe(took)
 
 
 class Redrive:

@@ -74,15 +74,19 @@ async def lock_pending_status(conn: AsyncConnection, order_id: uuid.UUID) -> str
 
 async def finish_order(
     conn: AsyncConnection, order_id: uuid.UUID, *, status: str, reason: str | None
-) -> None:
-    await conn.execute(
-        "UPDATE orders SET status = %s, cancel_reason = %s, updated_at = now() WHERE id = %s",
+) -> float:
+    """Close the order; returns the seconds from its acknowledgement to now."""
+    cursor = await conn.execute(
+        "UPDATE orders SET status = %s, cancel_reason = %s, updated_at = now() WHERE id = %s "
+        "RETURNING extract(epoch FROM now() - created_at)",
         (status, reason, order_id),
     )
+    row = await cursor.fetchone()
     await conn.execute(
         "INSERT INTO order_status_history (order_id, status, reason) VALUES (%s, %s, %s)",
         (order_id, status, reason),
     )
+    return float(row[0]) if row else 0.0
 
 
 async def claim_overdue(

@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from kit import EventProducer, Postgres, create_app
 from kit.consumer import EventConsumer
 from kit.outbox import OutboxRelay
+from kit.state_metrics import StateGauges
 from payments.charging import Charging
 from payments.config import PaymentsSettings
 from payments.events import ORDER_EVENTS
+from payments.figures import READINGS
 from payments.processor import Processor
 from payments.routes import router
 from payments.service import PaymentService
@@ -35,7 +37,12 @@ def build_app(settings: PaymentsSettings) -> FastAPI:
         settings,
         routers=[router],
         components=[db, producer],
-        parts=[processor, OutboxRelay(db, producer, service="payments"), consumer],
+        parts=[
+            processor,
+            OutboxRelay(db, producer, service="payments"),
+            consumer,
+            StateGauges(db, READINGS, interval_seconds=settings.state_metrics_interval_seconds),
+        ],
         authenticate=True,
     )
     app.state.payments = PaymentService(db=db)
