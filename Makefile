@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout clean
+.PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout dashboards clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
@@ -64,6 +64,9 @@ bench-catalog: $(STAMP) ## GET /products/{id} throughput through the gateway vs 
 
 bench-checkout: $(STAMP) ## End-to-end checkout: orders/s and POST-to-CONFIRMED median and p99 (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/checkout_bench.py
+
+dashboards: $(STAMP) ## Print each Grafana dashboard's URL (Grafana, or local mode's page) and open the first
+	$(PY) -m shopctl dashboards
 
 clean: $(STAMP) ## Stop the stack and delete its data (.run, Docker volumes); caches in .cache stay
 	$(PY) -m shopctl clean

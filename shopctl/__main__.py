@@ -1,6 +1,6 @@
 """shopctl: the commands behind the Makefile (`make up`, `make down`, `make status`,
-`make logs`). Docker mode when a Docker engine answers, local mode otherwise;
-MODE=local|docker decides instead."""
+`make logs`, `make dashboards`, ...). Docker mode when a Docker engine answers, local mode
+otherwise; MODE=local|docker decides instead."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def _local_logs(service: str | None) -> int:
 
 def run(command: str, service: str | None, topic: str | None = None) -> int:
     mode = _mode()
+    if command == "dashboards":
+        from shopctl.dashboards import print_urls
+        from shopctl.topology import Settings
+
+        return print_urls(Settings.load(), mode)
     if mode == "docker":
         say("Docker mode (a Docker engine answers; MODE=local overrides)")
         handlers = {"up": docker.up, "down": docker.down, "status": docker.status}
@@ -76,7 +81,7 @@ def run(command: str, service: str | None, topic: str | None = None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
-    commands = ["up", "down", "status", "logs", "clean", "verify", "replay-dlq"]
+    commands = ["up", "down", "status", "logs", "clean", "verify", "replay-dlq", "dashboards"]
     parser.add_argument("command", choices=commands)
     parser.add_argument("--service", help="for logs: only this service's instances")
     parser.add_argument("--topic", help="for replay-dlq: the dead-letter topic")

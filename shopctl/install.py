@@ -1,6 +1,7 @@
 """What local mode needs on the machine, installed only when missing: Debian packages
-for Postgres, Redis and nginx, Apache Kafka's jars from Maven Central, and Consul,
-consul-template and Prometheus built from their Go modules.
+for Postgres, Redis, nginx, Alertmanager and the Prometheus exporters, Apache Kafka's jars
+and the JMX exporter agent from Maven Central, and Consul, consul-template, Prometheus and
+promtool built from their Go modules.
 Every step is idempotent and quick when its result is already there."""
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopctl.consul_build import ensure_consul_binaries
+from shopctl.dashboards import ensure_page_packages, grafana_server
 from shopctl.progress import StackError, say, step
-from shopctl.prometheus_build import ensure_prometheus
+from shopctl.prometheus_build import ensure_prometheus, ensure_promtool
 from shopctl.prometheus_build import module_dir as prometheus_module_dir
 from shopctl.prometheus_ui import ensure_prometheus_ui
 from shopctl.topology import ROOT
@@ -27,6 +29,12 @@ DEBIAN_PACKAGES = {
     "nginx": "/usr/sbin/nginx",
     "openjdk-17-jre-headless": "/usr/bin/java",
     "maven": "/usr/bin/mvn",
+    # Bookworm's builds are the versions Docker mode's images pin (see .env).
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+    "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
+    "prometheus-redis-exporter": "/usr/bin/prometheus-redis-exporter",
+    "prometheus-node-exporter": "/usr/bin/prometheus-node-exporter",
+    "prometheus-nginx-exporter": "/usr/bin/prometheus-nginx-exporter",
 }
 
 
@@ -41,6 +49,13 @@ class Binaries:
     kafka_libs: Path
     consul: Path
     consul_template: Path
+    alertmanager: Path
+    postgres_exporter: Path
+    redis_exporter: Path
+    node_exporter: Path
+    nginx_exporter: Path
+    jmx_agent: Path  # the JMX exporter java agent jar, attached to the Kafka broker
+    promtool: Path
 
 
 def _root_prefix() -> list[str]:
@@ -89,32 +104,54 @@ def postgres_bin_dir() -> Path:
     return versions[-1].parent
 
 
+def _maven(*goal: str) -> None:
+    """Run a Maven goal over infra/kafka/pom.xml with the project's own local repository."""
+    subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(ROOT / "infra" / "kafka" / "pom.xml"),
+            f"-Dmaven.repo.local={CACHE / 'm2'}",
+            *goal,
+        ],
+        check=True,
+    )
+
+
 def ensure_kafka_jars(version: str) -> Path:
     libs = CACHE / "kafka" / f"libs-{version}"
     done = libs / ".complete"
     if done.exists():
         return libs
     with step(f"Resolving Apache Kafka {version} jars from Maven Central"):
-        subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-B",
-                "-f",
-                str(ROOT / "infra" / "kafka" / "pom.xml"),
-                f"-Dmaven.repo.local={CACHE / 'm2'}",
-                f"-Dkafka.version={version}",
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={libs}",
-                "-DincludeScope=runtime",
-            ],
-            check=True,
+        _maven(
+            f"-Dkafka.version={version}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
         )
         done.touch()
     return libs
 
 
-def ensure_all(kafka_version: str) -> Binaries:
+def ensure_jmx_agent(version: str) -> Path:
+    """The Prometheus JMX exporter's java agent jar, kept out of the broker's class path
+    (it bundles its own Prometheus client) and loaded with -javaagent only."""
+    jar = CACHE / "kafka" / f"jmx_prometheus_javaagent-{version}.jar"
+    if jar.exists():
+        return jar
+    with step(f"Resolving the JMX exporter agent {version} from Maven Central"):
+        _maven(
+            "dependency:copy",
+            f"-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:{version}",
+            f"-DoutputDirectory={jar.parent}",
+        )
+    return jar
+
+
+def ensure_all(kafka_version: str, jmx_exporter_version: str) -> Binaries:
     ensure_debian_packages()
     consul, consul_template = ensure_consul_binaries()
     binaries = Binaries(
@@ -127,6 +164,15 @@ def ensure_all(kafka_version: str) -> Binaries:
         kafka_libs=ensure_kafka_jars(kafka_version),
         consul=consul,
         consul_template=consul_template,
+        alertmanager=Path("/usr/bin/prometheus-alertmanager"),
+        postgres_exporter=Path("/usr/bin/prometheus-postgres-exporter"),
+        redis_exporter=Path("/usr/bin/prometheus-redis-exporter"),
+        node_exporter=Path("/usr/bin/prometheus-node-exporter"),
+        nginx_exporter=Path("/usr/bin/prometheus-nginx-exporter"),
+        jmx_agent=ensure_jmx_agent(jmx_exporter_version),
+        promtool=ensure_promtool(),
     )
+    if not grafana_server():
+        ensure_page_packages()
     say("All local-mode software is present.")
     return binaries

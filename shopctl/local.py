@@ -13,8 +13,9 @@ import uuid
 from functools import cached_property
 from pathlib import Path
 
-from shopctl import render
+from shopctl import dashboards, render
 from shopctl.install import Binaries, ensure_all
+from shopctl.monitoring import consul_telemetry_hcl, kafka_agent_option, monitoring_programs
 from shopctl.ports import check_ports_distinct, check_ports_free, wait_ports_closed
 from shopctl.progress import StackError, say, step
 from shopctl.readiness import wait_until
@@ -75,7 +76,8 @@ class LocalStack:
         run, s = self.run, self.settings
         java_opts = (
             "-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "
-            f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'}"
+            f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'} "
+            f"{kafka_agent_option(bins, s)}"
         )
         infra = [
             Program(
@@ -87,7 +89,8 @@ class LocalStack:
                 f"-http-port {s['CONSUL_HTTP_PORT']} -server-port {s['CONSUL_SERVER_PORT']} "
                 f"-serf-lan-port {s['CONSUL_SERF_LAN_PORT']} "
                 f"-serf-wan-port {s['CONSUL_SERF_WAN_PORT']} "
-                "-https-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -log-level warn",
+                "-https-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -log-level warn "
+                f"-hcl '{consul_telemetry_hcl()}'",
                 run,
                 5,
                 "infra",
@@ -162,7 +165,21 @@ class LocalStack:
                 stop_signal="QUIT",  # passed on to nginx: its graceful shutdown
             ),
         ]
-        return infra + services + edge
+        grafana = dashboards.grafana_server()
+        if grafana:
+            # Not run on the development machines (none has Grafana): when one is on PATH
+            # it serves the dashboards on GRAFANA_PORT instead of the gateway's page.
+            edge.append(
+                Program(
+                    "grafana",
+                    f"{grafana} --homepath {dashboards.grafana_homepath(grafana)}",
+                    run / "grafana",
+                    95,
+                    "edge",
+                    env=dashboards.grafana_env(s, run),
+                )
+            )
+        return infra + services + edge + monitoring_programs(bins, s, run)
 
     # -- preparing the run folder --------------------------------------------
 
@@ -173,9 +190,16 @@ class LocalStack:
     def _render_configs(self, programs: list[Program], bins: Binaries) -> None:
         run, s, t = self.run, self.settings, render.templates
         (run / "logs").mkdir(parents=True, exist_ok=True)
-        for folder in ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp", "psp"):
+        folders = ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp", "psp")
+        for folder in (*folders, "alertmanager", "exporters"):
             (run / folder).mkdir(parents=True, exist_ok=True)
-        self._write(run / "nginx/nginx.conf", render.nginx_conf(self.topology, run))
+        page = not any(p.name == "grafana" for p in programs)
+        if not page:
+            (run / "grafana").mkdir(exist_ok=True)
+        self._write(
+            run / "nginx/nginx.conf",
+            render.nginx_conf(self.topology, run, dashboards_page=page),
+        )
         self._write(run / "nginx/upstreams.ctmpl", render.upstreams_template())
         self._write(
             run / "nginx/consul-template.hcl",
@@ -314,7 +338,7 @@ class LocalStack:
     # -- the commands ---------------------------------------------------------
 
     def up(self) -> None:
-        bins = ensure_all(self.settings["KAFKA_VERSION"])
+        bins = ensure_all(self.settings["KAFKA_VERSION"], self.settings["JMX_EXPORTER_VERSION"])
         programs = self.programs(bins)
         already = self.supervisor.running()
         # A running stack holds its own ports; only a fresh start can probe them.
@@ -331,7 +355,7 @@ class LocalStack:
             else:
                 self.supervisor.start_daemon()
         self._provision(bins)
-        with step("Waiting for every instance, the gateway and Prometheus to be ready"):
+        with step("Waiting for every instance, the gateway, Prometheus and Alertmanager"):
             self.wait_ready(timeout=180)
 
     def clean(self) -> None:

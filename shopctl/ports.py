@@ -12,6 +12,7 @@ from shopctl.topology import SERVICES, Topology
 INFRA_PORT_VARS = (
     "GATEWAY_PORT",
     "PROMETHEUS_PORT",
+    "GRAFANA_PORT",
     "POSTGRES_PORT",
     "REDIS_PORT",
     "KAFKA_PORT",
@@ -21,6 +22,13 @@ INFRA_PORT_VARS = (
     "CONSUL_SERF_LAN_PORT",
     "CONSUL_SERF_WAN_PORT",
     "PSP_PORT",
+    "ALERTMANAGER_PORT",
+    "POSTGRES_EXPORTER_PORT",
+    "REDIS_EXPORTER_PORT",
+    "NODE_EXPORTER_PORT",
+    "NGINX_EXPORTER_PORT",
+    "NGINX_STATUS_PORT",
+    "KAFKA_METRICS_PORT",
 )
 
 
@@ -58,12 +66,16 @@ def check_ports_distinct(topology: Topology) -> None:
 
 def check_ports_free(topology: Topology) -> None:
     check_ports_distinct(topology)
-    for port, var in stack_ports(topology):
-        if not _bindable(port):
-            raise StackError(
+    # Every taken port in one message, so that a user fixes them all in one go.
+    taken = [(port, var) for port, var in stack_ports(topology) if not _bindable(port)]
+    if taken:
+        raise StackError(
+            "; ".join(
                 f"port {port} ({var}) is already in use on 127.0.0.1; free it, or run "
                 f"with another port, e.g. `{var}={port + 1000} make up` (or edit .env)"
+                for port, var in taken
             )
+        )
 
 
 def wait_ports_closed(topology: Topology, timeout: float) -> None:

@@ -1,6 +1,7 @@
-"""Prometheus for local mode, built from its Go module (Debian's build has no Consul
-service discovery; see infra/prometheus/build/README.md). The version is the one the
-build module's go.mod requires."""
+"""Prometheus and promtool for local mode, built from its Go module (Debian's build has no
+Consul service discovery; see infra/prometheus/build/README.md). The version is the one
+the build module's go.mod requires, so promtool checks rules with the same parser the
+server loads them with."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from shopctl.topology import ROOT
 BUILD_MODULE = ROOT / "infra" / "prometheus" / "build"
 MODULE = "github.com/prometheus/prometheus"
 BINARY = BIN_DIR / "prometheus"
+PROMTOOL = BIN_DIR / "promtool"
 
 
 def pinned_version() -> str:
@@ -43,4 +45,15 @@ def ensure_prometheus() -> Path:
         BUILD_MODULE,
         title=f"Building Prometheus {release_name(version)} from its Go module "
         "(first time: several minutes)",
+    )
+
+
+def ensure_promtool() -> Path:
+    """promtool, to check the configuration and alerting rules (`promtool check ...`).
+    It shares the Go build cache with Prometheus, so it links in seconds after it."""
+    return go_build(
+        f"{MODULE}/cmd/promtool",
+        PROMTOOL,
+        BUILD_MODULE,
+        title=f"Building promtool {release_name(pinned_version())} from its Go module",
     )

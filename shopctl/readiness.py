@@ -134,6 +134,26 @@ def edge_checks(settings: Settings) -> dict[str, bool]:
     return {
         "gateway": _http_ok(f"http://127.0.0.1:{settings['GATEWAY_PORT']}/health"),
         "prometheus": _http_ok(f"http://127.0.0.1:{settings['PROMETHEUS_PORT']}/-/ready"),
+        "alertmanager": _http_ok(f"http://127.0.0.1:{settings['ALERTMANAGER_PORT']}/-/ready"),
+        # grafana-server when one is on PATH, else the gateway's dashboards page.
+        "grafana": _http_ok(f"http://127.0.0.1:{settings['GRAFANA_PORT']}/api/health"),
+    }
+
+
+# Each exporter's program name -> the `.env` port of its /metrics.
+EXPORTER_PORTS = {
+    "postgres-exporter": "POSTGRES_EXPORTER_PORT",
+    "redis-exporter": "REDIS_EXPORTER_PORT",
+    "node-exporter": "NODE_EXPORTER_PORT",
+    "nginx-exporter": "NGINX_EXPORTER_PORT",
+}
+
+
+def exporter_checks(settings: Settings) -> dict[str, bool]:
+    """For `status` only: `up` does not wait on exporters, Prometheus reports them."""
+    return {
+        name: _http_ok(f"http://127.0.0.1:{settings[var]}/metrics")
+        for name, var in EXPORTER_PORTS.items()
     }
 
 

@@ -4,11 +4,12 @@ per-service databases. Both modes render from the same templates."""
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shopctl.topology import ROOT, SERVICES, Topology
+from shopctl.topology import CONSUL_SERVERS, ROOT, SERVICES, Topology
 
 INFRA = ROOT / "infra"
 
@@ -29,12 +30,18 @@ DOCKER_GATEWAY = {
 }
 
 
-def nginx_conf(topology: Topology, run_dir: Path) -> str:
+def nginx_conf(topology: Topology, run_dir: Path, *, dashboards_page: bool = False) -> str:
+    """The gateway; with `dashboards_page` (local mode without Grafana) also the server of
+    the page that renders the dashboards, on GRAFANA_PORT."""
     local = topology.mode == "local"
     nginx_dir = run_dir / "nginx"
     return templates.get_template("nginx/nginx.conf.j2").render(
         upstreams_file=nginx_dir / "upstreams.conf" if local else DOCKER_GATEWAY["upstreams"],
         listen=f"127.0.0.1:{topology.settings['GATEWAY_PORT']}" if local else "8080",
+        # Docker mode's exporter shares the gateway's network namespace, so loopback there too.
+        status_listen=f"127.0.0.1:{topology.settings['NGINX_STATUS_PORT']}"
+        if local
+        else "127.0.0.1:8081",
         # nginx drops worker privileges only when started as root; locally we keep the
         # invoking user so workers can write their temp files under the run folder.
         user=getpass.getuser() if local else None,
@@ -43,7 +50,20 @@ def nginx_conf(topology: Topology, run_dir: Path) -> str:
         temp_dir=nginx_dir / "tmp" if local else "/tmp",
         error_log=nginx_dir / "error.log" if local else "/dev/stderr",
         access_log=nginx_dir / "access.log" if local else "/dev/stdout",
+        dashboards_page=_dashboards_page(topology) if dashboards_page else None,
     )
+
+
+def _dashboards_page(topology: Topology) -> dict[str, str]:
+    from shopctl import dashboards
+
+    return {
+        "listen": f"127.0.0.1:{topology.settings['GRAFANA_PORT']}",
+        "page_dir": str(dashboards.PAGE),
+        "uplot_dir": str(dashboards.NPM_CACHE / "node_modules" / "uplot" / "dist"),
+        "dashboards_dir": str(dashboards.DASHBOARDS),
+        "prometheus": f"127.0.0.1:{topology.settings['PROMETHEUS_PORT']}",
+    }
 
 
 def upstreams_template() -> str:
@@ -71,13 +91,60 @@ def consul_template_hcl(topology: Topology, run_dir: Path, nginx: Path | None = 
     )
 
 
+# Docker mode's rules folder, mounted from infra/prometheus/rules.
+DOCKER_RULES_DIR = "/etc/prometheus/rules"
+
+
+@dataclass(frozen=True)
+class ScrapeJob:
+    name: str
+    targets: list[tuple[str, str]]  # (address, the `instance` label it gets)
+    metrics_path: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
+    """The static scrape jobs besides the services and Prometheus itself. Locally each
+    exporter is on loopback on its `.env` port; in Docker mode on its container's port."""
+    s = topology.settings
+    local = topology.mode == "local"
+
+    def at(port_var: str, host: str, port: int) -> str:
+        return f"127.0.0.1:{s[port_var]}" if local else f"{host}:{port}"
+
+    consul = (
+        [(f"127.0.0.1:{s['CONSUL_HTTP_PORT']}", "consul")]
+        if local
+        else [(f"consul-{n}:8500", f"consul-{n}") for n in range(1, CONSUL_SERVERS + 1)]
+    )
+    return [
+        ScrapeJob(
+            "alertmanager", [(at("ALERTMANAGER_PORT", "alertmanager", 9093), "alertmanager")]
+        ),
+        ScrapeJob(
+            "postgres", [(at("POSTGRES_EXPORTER_PORT", "postgres-exporter", 9187), "postgres")]
+        ),
+        ScrapeJob("redis", [(at("REDIS_EXPORTER_PORT", "redis-exporter", 9121), "redis")]),
+        ScrapeJob("kafka", [(at("KAFKA_METRICS_PORT", "kafka", 9404), "kafka-1")]),
+        # Docker mode's nginx exporter lives in the gateway's network namespace.
+        ScrapeJob("nginx", [(at("NGINX_EXPORTER_PORT", "gateway", 9113), "gateway")]),
+        ScrapeJob("consul", consul, "/v1/agent/metrics", {"format": "prometheus"}),
+        ScrapeJob("node", [(at("NODE_EXPORTER_PORT", "node-exporter", 9100), "node")]),
+    ]
+
+
 def prometheus_yml(topology: Topology) -> str:
     local = topology.mode == "local"
-    port = topology.settings["PROMETHEUS_PORT"]
+    s = topology.settings
     return templates.get_template("prometheus/prometheus.yml.j2").render(
         consul_address=topology.consul_address(),
         services=SERVICES,
-        self_address=f"127.0.0.1:{port}" if local else "localhost:9090",
+        self_address=f"127.0.0.1:{s['PROMETHEUS_PORT']}" if local else "localhost:9090",
+        alertmanager_address=f"127.0.0.1:{s['ALERTMANAGER_PORT']}"
+        if local
+        else "alertmanager:9093",
+        rules_dir=INFRA / "prometheus" / "rules" if local else DOCKER_RULES_DIR,
+        jobs=scrape_jobs(topology),
     )
 
 

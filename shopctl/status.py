@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shopctl.local import LocalStack
-from shopctl.readiness import edge_checks, infra_checks, instance_checks
+from shopctl.readiness import edge_checks, exporter_checks, infra_checks, instance_checks
 
 
 def _children(pid: int) -> list[int]:
@@ -44,6 +44,7 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
         **infra_checks(stack.settings),
         **instance_checks(stack.topology),
         **edge_checks(stack.settings),
+        **exporter_checks(stack.settings),
     }
     rows = []
     total = 0

@@ -5,34 +5,52 @@ renders, and the Dockerfiles (services, gateway) must pass hadolint."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from shopctl import render
 from shopctl.dockercheck import hadolint, load_compose_project, service_dockerfiles
-from shopctl.render import write_docker_configs
+from shopctl.monitoring import (
+    ALERTMANAGER_CONFIG,
+    JMX_EXPORTER_CONFIG,
+    RULES_DIR,
+    consul_telemetry_hcl,
+    node_exporter_flags,
+)
+from shopctl.prometheus_build import pinned_version, release_name
+from shopctl.render import DOCKER_RULES_DIR, write_docker_configs
 from shopctl.topology import CONSUL_SERVERS, KAFKA_TOPICS, ROOT, SERVICES, Topology
 
 CONSUL_SERVER_NAMES = [f"consul-{n}" for n in range(1, CONSUL_SERVERS + 1)]
 INFRA_SERVICES = {"postgres", "redis", "kafka", "gateway", "prometheus", "grafana", "psp"}
 INFRA_SERVICES |= set(CONSUL_SERVER_NAMES)
+EXPORTERS = {"postgres-exporter", "redis-exporter", "node-exporter", "nginx-exporter"}
+INFRA_SERVICES |= {"alertmanager", *EXPORTERS}
+# Images built FROM scratch have no program inside to run a healthcheck with; Prometheus's
+# `up` for their job is their health, and nothing may wait on them.
+SCRATCH_IMAGE_SERVICES = {"redis-exporter", "nginx-exporter"}
 ONE_SHOT_SERVICES = {"kafka-init"}
 # Published host port of each service -> the .env key that sets it.
 PUBLISHED_PORTS = {
     "gateway": "GATEWAY_PORT",
     "prometheus": "PROMETHEUS_PORT",
+    "alertmanager": "ALERTMANAGER_PORT",
     "grafana": "GRAFANA_PORT",
     "postgres": "POSTGRES_PORT",
     "redis": "REDIS_PORT",
     "kafka": "KAFKA_PORT",
     "consul-1": "CONSUL_HTTP_PORT",
 }
-STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana"}
+STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana", "alertmanager"}
 STATEFUL_SERVICES |= set(CONSUL_SERVER_NAMES)
 GATEWAY_DOCKERFILE = ROOT / "infra" / "nginx" / "Dockerfile"
 PSP_DOCKERFILE = ROOT / "infra" / "psp" / "Dockerfile"
+KAFKA_DOCKERFILE = ROOT / "infra" / "kafka" / "Dockerfile"
 # Files rendered by write_docker_configs and where docker-compose.yml mounts them.
 RENDERED_MOUNTS = {
     "nginx.conf": ("gateway", "/etc/nginx/nginx.conf"),
@@ -228,7 +246,7 @@ def test_every_long_running_container_has_a_healthcheck(
     services: dict[str, dict[str, Any]],
 ) -> None:
     for name, service in services.items():
-        if name in ONE_SHOT_SERVICES:
+        if name in ONE_SHOT_SERVICES or name in SCRATCH_IMAGE_SERVICES:
             continue
         check = service.get("healthcheck") or {}
         assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
@@ -436,3 +454,207 @@ def test_instances_register_with_every_consul_server(
         assert all(a.rpartition(":")[2] == "8500" for a in agents), instance.id
         # Consul's health check dials the address the instance registers.
         assert env["SERVICE_ADDRESS"] == instance.id, instance.id
+
+
+@pytest.mark.unit
+def test_nothing_waits_on_an_image_without_a_healthcheck(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        waits_on = (service.get("depends_on") or {}).keys() & SCRATCH_IMAGE_SERVICES
+        assert not waits_on, f"{name} waits on {waits_on}, which cannot report healthy"
+    for name in SCRATCH_IMAGE_SERVICES:
+        assert not services[name].get("healthcheck", {}).get("test"), name
+
+
+@pytest.mark.unit
+def test_kafka_dockerfile_passes_hadolint_and_pins_as_env_does(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    hadolint([KAFKA_DOCKERFILE])
+    text = KAFKA_DOCKERFILE.read_text()
+    for key in ("KAFKA_IMAGE", "JMX_EXPORTER_VERSION"):
+        defaults = re.findall(rf"^ARG {key}=(\S+)$", text, flags=re.MULTILINE)
+        assert defaults == [topology.settings[key]], f"ARG {key} default: {defaults}"
+    build = services["kafka"]["build"]
+    assert ROOT / build["dockerfile"] == KAFKA_DOCKERFILE
+    for key in ("KAFKA_IMAGE", "JMX_EXPORTER_VERSION"):
+        assert build["args"][key] == topology.settings[key], key
+
+
+def _kafka_agent(services: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """(jar, port, config) of the broker's -javaagent option."""
+    options = services["kafka"]["environment"]["KAFKA_OPTS"].split()
+    agents = [o.removeprefix("-javaagent:") for o in options if o.startswith("-javaagent:")]
+    assert len(agents) == 1, options
+    jar, _, rest = agents[0].partition("=")
+    port, _, config = rest.partition(":")
+    return jar, port, config
+
+
+@pytest.mark.unit
+def test_kafka_attaches_the_jmx_agent_the_image_adds_with_the_mounted_rules(
+    services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    jar, port, config = _kafka_agent(services)
+    added = re.findall(r"^ADD .*\s(\S+\.jar)$", KAFKA_DOCKERFILE.read_text(), flags=re.M)
+    assert added == [jar]
+    assert _bind_mounts(services["kafka"]).get(config) == str(JMX_EXPORTER_CONFIG)
+    # The healthcheck's second JVM must not start another agent on the same port.
+    assert "KAFKA_OPTS= " in " ".join(services["kafka"]["healthcheck"]["test"])
+    write_docker_configs(topology, tmp_path)
+    assert _static_targets(tmp_path)["kafka"] == {f"kafka:{port}": "kafka-1"}
+
+
+def _static_targets(out_dir: Path) -> dict[str, dict[str, str]]:
+    """Each static job of the rendered prometheus.yml: target address -> instance label."""
+    config = yaml.safe_load((out_dir / "prometheus.yml").read_text())
+    jobs: dict[str, dict[str, str]] = {}
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs") or []:
+            for target in static["targets"]:
+                jobs.setdefault(job["job_name"], {})[target] = static["labels"]["instance"]
+    return jobs
+
+
+def _prometheus_config(topology: Topology, out_dir: Path) -> dict[str, Any]:
+    write_docker_configs(topology, out_dir)
+    config: dict[str, Any] = yaml.safe_load((out_dir / "prometheus.yml").read_text())
+    return config
+
+
+@pytest.mark.unit
+def test_both_modes_scrape_the_same_jobs_with_the_same_instance_names(
+    topology: Topology, tmp_path: Path
+) -> None:
+    local_topology = Topology("local", topology.settings)
+    (tmp_path / "local").mkdir()
+    local_config = yaml.safe_load(render.prometheus_yml(local_topology))
+    (tmp_path / "local" / "prometheus.yml").write_text(yaml.safe_dump(local_config))
+    docker_config = _prometheus_config(topology, tmp_path)
+
+    def shape(config: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+        return {
+            job["job_name"]: (job.get("metrics_path"), job.get("params"))
+            for job in config["scrape_configs"]
+        }
+
+    assert shape(local_config) == shape(docker_config)
+    assert {"alertmanager", "postgres", "redis", "kafka", "nginx", "consul", "node"} <= set(
+        shape(docker_config)
+    )
+    local_names = {j: set(t.values()) for j, t in _static_targets(tmp_path / "local").items()}
+    docker_names = {j: set(t.values()) for j, t in _static_targets(tmp_path).items()}
+    # Local mode runs one Consul agent where Docker mode runs the Raft cluster.
+    assert local_names.pop("consul") == {"consul"}
+    assert docker_names.pop("consul") == set(CONSUL_SERVER_NAMES)
+    assert local_names == docker_names
+
+
+@pytest.mark.unit
+def test_every_scrape_target_is_a_service_compose_runs(
+    services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    write_docker_configs(topology, tmp_path)
+    # A container sharing another's network namespace answers on that one's name.
+    hosts_of = {name: {name} for name in services}
+    for name, service in services.items():
+        shared = (service.get("network_mode") or "").removeprefix("service:")
+        if shared in services:
+            hosts_of[shared].add(name)
+    for job, targets in _static_targets(tmp_path).items():
+        if job == "prometheus":
+            continue
+        for address in targets:
+            host = address.rpartition(":")[0]
+            assert host in services, f"job {job} scrapes {address}: no such service"
+    assert "nginx-exporter" in hosts_of["gateway"]
+    assert services["nginx-exporter"]["network_mode"] == "service:gateway"
+    # It reads stub_status over the gateway's loopback, where nginx.conf serves it.
+    scrape_uri = next(
+        a for a in services["nginx-exporter"]["command"] if a.startswith("-nginx.scrape-uri=")
+    )
+    listen = re.findall(r"listen (127\.0\.0\.1:\d+);", (tmp_path / "nginx.conf").read_text())
+    assert scrape_uri == f"-nginx.scrape-uri=http://{listen[0]}/stub_status"
+
+
+@pytest.mark.unit
+def test_prometheus_loads_the_rules_and_sends_alerts_to_alertmanager(
+    services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    config = _prometheus_config(topology, tmp_path)
+    mounts = _bind_mounts(services["prometheus"])
+    assert config["rule_files"] == [f"{DOCKER_RULES_DIR}/*.yml"]
+    assert mounts.get(DOCKER_RULES_DIR) == str(RULES_DIR)
+    statics = [s for am in config["alerting"]["alertmanagers"] for s in am["static_configs"]]
+    assert [t for s in statics for t in s["targets"]] == ["alertmanager:9093"]
+    alertmanager = services["alertmanager"]
+    assert _bind_mounts(alertmanager).get("/etc/alertmanager/alertmanager.yml") == str(
+        ALERTMANAGER_CONFIG
+    )
+    assert "--cluster.listen-address=" in alertmanager["command"]
+
+
+@pytest.mark.unit
+def test_monitoring_images_are_the_versions_local_mode_runs(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    images = {
+        "prometheus": "PROMETHEUS_IMAGE",
+        "alertmanager": "ALERTMANAGER_IMAGE",
+        "postgres-exporter": "POSTGRES_EXPORTER_IMAGE",
+        "redis-exporter": "REDIS_EXPORTER_IMAGE",
+        "node-exporter": "NODE_EXPORTER_IMAGE",
+        "nginx-exporter": "NGINX_EXPORTER_IMAGE",
+    }
+    for service, key in images.items():
+        assert services[service]["image"] == topology.settings[key], service
+    # Local mode builds Prometheus from its Go module; Docker mode runs that release.
+    tag = topology.settings["PROMETHEUS_IMAGE"].rpartition(":")[2]
+    assert tag == f"v{release_name(pinned_version())}"
+
+
+@pytest.mark.unit
+def test_exporter_images_match_the_debian_packages_when_installed(topology: Topology) -> None:
+    """Local mode's exporters are bookworm's packages; the images pin the same versions."""
+    packages = {
+        "ALERTMANAGER_IMAGE": "prometheus-alertmanager",
+        "POSTGRES_EXPORTER_IMAGE": "prometheus-postgres-exporter",
+        "REDIS_EXPORTER_IMAGE": "prometheus-redis-exporter",
+        "NODE_EXPORTER_IMAGE": "prometheus-node-exporter",
+        "NGINX_EXPORTER_IMAGE": "prometheus-nginx-exporter",
+    }
+    if not shutil.which("dpkg-query"):
+        pytest.skip("no dpkg here")
+    compared = 0
+    for key, package in packages.items():
+        found = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True
+        )
+        if found.returncode != 0 or not found.stdout:
+            continue
+        upstream = found.stdout.split(":")[-1].split("-")[0]
+        tag = topology.settings[key].rpartition(":")[2].removeprefix("v")
+        assert tag == upstream, f"{key} is {tag}, {package} is {upstream}"
+        compared += 1
+    if not compared:
+        pytest.skip("local mode's exporter packages are not installed")
+
+
+@pytest.mark.unit
+def test_consul_servers_keep_prometheus_metrics_as_local_mode_does(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in CONSUL_SERVER_NAMES:
+        assert f"-hcl={consul_telemetry_hcl()}" in services[name]["command"], name
+
+
+@pytest.mark.unit
+def test_node_exporter_runs_the_collectors_local_mode_runs(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    command = services["node-exporter"]["command"]
+    collectors = [a for a in command if a.startswith("--collector.")]
+    assert collectors == node_exporter_flags()
+    assert "--path.rootfs=/host" in command
+    assert _bind_mounts(services["node-exporter"]).get("/host") == "/"

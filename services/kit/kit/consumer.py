@@ -100,6 +100,10 @@ class EventConsumer:
         self.wedged_after_seconds = wedged_after_seconds
         self._last_progress = time.monotonic()
         self._stopping = threading.Event()
+        # Every outcome exported from the start at 0, so that increase() sees the first
+        # dead letter instead of a series that begins at 1.
+        for outcome in ("handled", "duplicate", "dead_lettered"):
+            EVENTS.labels(service, group, outcome)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task[None] | None = None
