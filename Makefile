@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout dashboards clean
+.PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout dashboards generate clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
@@ -36,6 +36,9 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on services/ an
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+generate: $(STAMP) ## Write the Grafana dashboards (infra/grafana/dashboards) from shopctl/grafana
+	$(PY) -c 'from shopctl.grafana import write; [print(p) for p in write()]'
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

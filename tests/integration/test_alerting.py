@@ -52,7 +52,12 @@ def test_a_paused_instance_fires_instance_down_in_prometheus_and_alertmanager(
         # Starts from a clean slate: the rule is loaded and nothing about the victim fires.
         rules = prom.get("/api/v1/rules", params={"type": "alert"}).json()["data"]["groups"]
         assert ALERT in {rule["name"] for group in rules for rule in group["rules"]}
-        assert query(prom, f'up{{job="services", instance_id="{victim.id}"}} == 1')
+        # Right after the stack starts, Prometheus may not have discovered the victim yet.
+        eventually(
+            lambda: query(prom, f'up{{job="services", instance_id="{victim.id}"}} == 1'),
+            timeout=30,
+            what=f"{victim.id} scraped",
+        )
         assert _prometheus_alert(prom, victim.id) is None
 
         paused_at = time.monotonic()

@@ -107,3 +107,21 @@ export const CALC_NAMES = {
 export function reduce(values, calc) {
   return (REDUCERS[calc] ?? REDUCERS.lastNotNull)(values);
 }
+
+/** Grafana's value mappings (fieldConfig.defaults.mappings): the first that matches gives
+ * the text and colour shown in place of the number; null when none matches. */
+export function mapValue(mappings, value) {
+  if (value === null || value === undefined) return null;
+  for (const mapping of mappings ?? []) {
+    const options = mapping.options ?? {};
+    let result;
+    if (mapping.type === "value") result = options[String(value)];
+    else if (mapping.type === "range") {
+      const above = options.from === null || options.from === undefined || value >= options.from;
+      const below = options.to === null || options.to === undefined || value <= options.to;
+      if (above && below) result = options.result;
+    }
+    if (result) return { text: result.text, color: result.color ? color(result.color) : undefined };
+  }
+  return null;
+}

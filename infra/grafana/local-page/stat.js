@@ -1,7 +1,7 @@
 // Stat and gauge panels: each series reduced to one value (options.reduceOptions.calcs),
 // formatted in its unit and coloured by its thresholds. A stat's sparkline is uPlot's.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
-import { fieldColor, fieldOptions, reduce, thresholdColor, withAlpha } from "./fields.js";
+import { fieldColor, fieldOptions, mapValue, reduce, thresholdColor, withAlpha } from "./fields.js";
 import { formatter } from "./units.js";
 
 function isInstant(target) {
@@ -19,7 +19,9 @@ function reduced(model, frames, dashboard) {
       ? thresholdColor(options.thresholds, value, options.min ?? 0, options.max ?? 100)
       : fieldColor(options, i, value);
     const name = options.displayName ? dashboard.interpolate(options.displayName) : frame.name;
-    return { name, value, options, color, frame, text: formatter(options.unit, options.decimals, options.noValue)(value) };
+    const text = formatter(options.unit, options.decimals, options.noValue)(value);
+    const mapped = mapValue(options.mappings, value);
+    return { name, value, options, frame, color: mapped?.color ?? color, text: mapped?.text ?? text };
   });
 }
 

@@ -2,7 +2,7 @@
 // joined on their labels ("Value #A", "Value #B"), as Grafana's merge does. Simple
 // transformations (organize, filterFieldsByName, sortBy, merge) are honoured; others are
 // left out and the table shows labels and values.
-import { fieldOptions, thresholdColor } from "./fields.js";
+import { fieldOptions, mapValue, thresholdColor } from "./fields.js";
 import { formatter } from "./units.js";
 
 function columnsAndRows(frames) {
@@ -94,10 +94,13 @@ export class TableView {
         const value = row[column];
         if (typeof value === "number" || value === null) {
           const { options, format } = cellFormats[i];
-          td.textContent = value === null && !(column in row) ? "" : format(value);
+          const mapped = mapValue(options.mappings, value);
+          td.textContent = value === null && !(column in row) ? "" : mapped?.text ?? format(value);
           td.className = "number";
           const mode = options.custom?.cellOptions?.type ?? options.custom?.displayMode;
-          const colour = thresholdColor(options.thresholds, value ?? 0, options.min ?? 0, options.max ?? 100);
+          const colour = mapped?.color
+            ?? thresholdColor(options.thresholds, value ?? 0, options.min ?? 0, options.max ?? 100);
+          if (mapped?.color && !mode) td.style.color = colour;
           if (mode === "color-text") td.style.color = colour;
           if (mode === "color-background" || mode === "color-background-solid") {
             td.style.background = colour;
