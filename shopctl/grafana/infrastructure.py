@@ -280,7 +280,7 @@ def kafka() -> Dashboard:
     d.with_panel(
         graph(
             "Request time p99",
-            "99th percentile of produce and fetch handling.",
+            "99th percentile of produce and fetch handling; a fetch includes the consumer's long-poll wait for new records (fetch.max.wait.ms).",
             [
                 (
                     'max by (request) (kafka_network_requestmetrics_totaltimems{quantile="0.99", request=~"Produce|Fetch|FetchConsumer"})',

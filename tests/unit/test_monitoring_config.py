@@ -9,11 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shopctl import render
 from shopctl.monitoring import RULES_DIR
 from shopctl.prometheus_build import ensure_promtool
-from shopctl.topology import Settings, Topology, read_env_file
+from shopctl.topology import ROOT, Settings, Topology, read_env_file
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +72,29 @@ def test_nginx_status_is_served_only_on_a_loopback_listener(mode: str, tmp_path:
         if "proxy_pass" in server:
             assert "stub_status" not in server
     assert any("stub_status;" in server for server in servers)
+
+
+def test_promtool_unit_tests_fire_and_quiet_every_alert() -> None:
+    rules = yaml.safe_load((RULES_DIR / "shopstack.yml").read_text())
+    alerts = {r["alert"] for group in rules["groups"] for r in group["rules"] if "alert" in r}
+    tests = sorted((RULES_DIR / "tests").glob("*.test.yml"))
+    cases = [yaml.safe_load(path.read_text()) for path in tests]
+    tested = {
+        check["alertname"]
+        for case in cases
+        for test in case["tests"]
+        for check in test["alert_rule_test"]
+        if check.get("exp_alerts")
+    }
+    assert alerts <= tested, f"alerts no test sees firing: {sorted(alerts - tested)}"
+    _promtool("test", "rules", *map(str, tests))
+
+
+def test_every_alert_has_a_summary_and_a_runbook_section() -> None:
+    readme = (ROOT / "README.md").read_text()
+    sections = {m.lower() for m in re.findall(r"^### (\w+)$", readme, flags=re.M)}
+    rules = yaml.safe_load((RULES_DIR / "shopstack.yml").read_text())
+    for rule in (r for group in rules["groups"] for r in group["rules"] if "alert" in r):
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert rule["annotations"]["runbook"] == f"README.md#{rule['alert'].lower()}"
+        assert rule["alert"].lower() in sections, f"README has no section for {rule['alert']}"
