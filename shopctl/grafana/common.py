@@ -84,6 +84,18 @@ def _colour_by_name(panel: Any, names: Sequence[str]) -> Any:
     return panel
 
 
+def framed(panel: Any, title: str, description: str, unit: str, width: int, height: int) -> Any:
+    """What every panel has: its title, what it shows, the datasource, unit and size."""
+    return (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .span(width)
+        .height(height)
+    )
+
+
 def graph(
     title: str,
     description: str,
@@ -100,13 +112,7 @@ def graph(
 ) -> Builder[models.Panel]:
     """A time series; `series` names legends that take their colour by meaning."""
     panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        framed(timeseries.Panel(), title, description, unit, width, height)
         .line_width(1)
         .fill_opacity(25 if stacked else 10)
         .show_points(common.VisibilityMode.NEVER)
@@ -150,13 +156,7 @@ def single(
 ) -> Builder[models.Panel]:
     """A stat: the last value of each series, coloured by its thresholds."""
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
+        framed(stat.Panel(), title, description, unit, width, height)
         .thresholds(thresholds if thresholds is not None else steps((None, GREEN)))
         .color_scheme(builders.FieldColor().mode(models.FieldColorModeId.THRESHOLDS))
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -173,6 +173,30 @@ def single(
         panel.decimals(decimals)
     stat_panel: Builder[models.Panel] = panel.with_target(target(expr, legend))
     return stat_panel
+
+
+def up_down(
+    title: str,
+    description: str,
+    expr: str,
+    *,
+    legend: str = "__auto",
+    width: int = 4,
+    height: int = 4,
+) -> Builder[models.Panel]:
+    """A stat per series of a 0/1 expression, green UP or red DOWN."""
+    return single(
+        title,
+        description,
+        expr,
+        legend=legend,
+        mappings=[UP_DOWN],
+        thresholds=steps((None, RED), (1, GREEN)),
+        background=True,
+        sparkline=False,
+        width=width,
+        height=height,
+    )
 
 
 def dial(
@@ -192,15 +216,9 @@ def dial(
 ) -> Builder[models.Panel]:
     """A gauge of `expr`, or of several `queries` side by side."""
     panel = (
-        gauge.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
+        framed(gauge.Panel(), title, description, unit, width, height)
         .min(minimum)
         .max(maximum)
-        .span(width)
-        .height(height)
         .thresholds(thresholds)
         .show_threshold_markers(True)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
@@ -225,22 +243,13 @@ def listing(
     thresholds: Any | None = None,
 ) -> Builder[models.Panel]:
     """A table of instant values, one row per label set."""
-    panel = (
-        table.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .unit(unit)
-        .span(width)
-        .height(height)
-        .with_transformation(
-            models.DataTransformerConfig(
-                id_val="organize",
-                options={
-                    "excludeByName": {name: True for name in hide},
-                    "renameByName": rename or {},
-                },
-            )
+    panel = framed(table.Panel(), title, description, unit, width, height).with_transformation(
+        models.DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": {name: True for name in hide},
+                "renameByName": rename or {},
+            },
         )
     )
     if mappings:

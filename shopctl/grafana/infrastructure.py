@@ -10,27 +10,23 @@ from grafana_foundation_sdk.models.dashboard import Panel
 from shopctl.grafana.common import (
     GREEN,
     RED,
-    UP_DOWN,
     YELLOW,
     graph,
     new_dashboard,
     row,
     single,
     steps,
+    up_down,
 )
 
 DATABASES = 'datname=~"auth|cart|orders|payments"'
 
 
 def _up(title: str, expr: str) -> Builder[Panel]:
-    return single(
+    return up_down(
         title,
         f"{title} answers its exporter.",
         expr,
-        mappings=[UP_DOWN],
-        thresholds=steps((None, RED), (1, GREEN)),
-        background=True,
-        sparkline=False,
     )
 
 
@@ -327,14 +323,10 @@ def consul() -> Dashboard:
         )
     )
     d.with_panel(
-        single(
+        up_down(
             "Autopilot healthy",
             "Consul's own verdict on its servers.",
             "min(consul_autopilot_healthy)",
-            mappings=[UP_DOWN],
-            thresholds=steps((None, RED), (1, GREEN)),
-            background=True,
-            sparkline=False,
         )
     )
     d.with_panel(single("Services", "Services registered.", "max(consul_state_services)"))

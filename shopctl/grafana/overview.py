@@ -9,7 +9,6 @@ from shopctl.grafana.common import (
     GREEN,
     ORANGE,
     RED,
-    UP_DOWN,
     YELLOW,
     dial,
     graph,
@@ -18,6 +17,7 @@ from shopctl.grafana.common import (
     row,
     single,
     steps,
+    up_down,
 )
 from shopctl.grafana.queries import budget_left, error_ratio, latency, or_zero, rate, slow_ratio
 from shopctl.slo import objectives
@@ -169,15 +169,11 @@ def build() -> Dashboard:
         )
     )
     d.with_panel(
-        single(
+        up_down(
             "Parts up",
             "Each part of the stack, from its exporter's scrape.",
             f'max by (job) (up{{job=~"{INFRA_JOBS}"}})',
             legend="{{job}}",
-            mappings=[UP_DOWN],
-            thresholds=steps((None, RED), (1, GREEN)),
-            background=True,
-            sparkline=False,
             width=12,
             height=8,
         )

@@ -7,13 +7,13 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from shopctl.grafana.common import (
     GREEN,
     RED,
-    UP_DOWN,
     YELLOW,
     graph,
     new_dashboard,
     row,
     single,
     steps,
+    up_down,
 )
 from shopctl.grafana.queries import NOT_PROBES, or_zero, rate
 
@@ -28,14 +28,10 @@ def gateway() -> Dashboard:
     )
     d.with_row(row("nginx"))
     d.with_panel(
-        single(
+        up_down(
             "nginx",
             "The gateway's status page answers.",
             "max(nginx_up)",
-            mappings=[UP_DOWN],
-            thresholds=steps((None, RED), (1, GREEN)),
-            background=True,
-            sparkline=False,
         )
     )
     d.with_panel(

@@ -17,8 +17,7 @@ from shopctl.grafana.common import (
     listing,
     new_dashboard,
     row,
-    single,
-    steps,
+    up_down,
     value_texts,
     variable,
 )
@@ -80,15 +79,11 @@ def _red(d: Dashboard, sel: str) -> None:
 def _instances(d: Dashboard, sel: str) -> None:
     d.with_row(row("Instances"))
     d.with_panel(
-        single(
+        up_down(
             "Up",
             "Each instance's scrape: DOWN when it does not answer.",
             f'up{{job="services", {sel}}}',
             legend="{{instance_id}}",
-            mappings=[UP_DOWN],
-            thresholds=steps((None, RED), (1, GREEN)),
-            background=True,
-            sparkline=False,
             width=6,
             height=6,
         )

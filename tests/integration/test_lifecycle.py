@@ -29,6 +29,8 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
         "kafka",
         "gateway",
         "prometheus",
+        "alertmanager",
+        *(f"{part}-exporter" for part in ("postgres", "redis", "node", "nginx")),
         *(i.id for i in stack.topology.instances()),
     }
     assert all(row[1] == "RUNNING" and row[3] == "yes" for row in rows), rows

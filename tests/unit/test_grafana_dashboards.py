@@ -8,8 +8,10 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from shopctl.grafana import OUT, rendered
+from shopctl.topology import ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +64,15 @@ def test_service_dashboards_pick_instances() -> None:
     assert instance["name"] == "instance" and instance["includeAll"]
     exprs = [t["expr"] for p in all_panels(model) for t in p.get("targets", [])]
     assert sum('instance_id=~"$instance"' in e for e in exprs) >= 8
+
+
+def test_the_panels_datasource_is_the_one_grafana_is_provisioned_with() -> None:
+    provisioned = yaml.safe_load(
+        (ROOT / "infra" / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
+    [datasource] = provisioned["datasources"]
+    for text in rendered().values():
+        for panel in all_panels(json.loads(text)):
+            if panel["type"] != "row":
+                assert panel["datasource"]["uid"] == datasource["uid"], panel["title"]
+                assert panel["datasource"]["type"] == datasource["type"]
