@@ -30,6 +30,34 @@ def _up(title: str, expr: str) -> Builder[Panel]:
     )
 
 
+def messages_in_by_topic() -> Builder[Panel]:
+    """Shown on both the Kafka and the Events dashboards."""
+    return graph(
+        "Messages into Kafka by topic",
+        "Records appended per second, per topic (broker side).",
+        [
+            (
+                'sum by (topic) (rate(kafka_server_brokertopicmetrics_messagesin_total{topic!=""}[$__rate_interval]))',
+                "{{topic}}",
+            )
+        ],
+        unit="ops",
+    )
+
+
+def keyspace_hits_and_misses() -> Builder[Panel]:
+    """Shown on both the Redis and the Cache dashboards."""
+    return graph(
+        "Redis keyspace hits and misses",
+        "Lookups that found their key in Redis, or not, every client.",
+        [
+            ("sum(rate(redis_keyspace_hits_total[$__rate_interval]))", "hits"),
+            ("sum(rate(redis_keyspace_misses_total[$__rate_interval]))", "misses"),
+        ],
+        unit="ops",
+    )
+
+
 def postgres() -> Dashboard:
     d = new_dashboard(
         "shopstack-postgres",
@@ -163,17 +191,7 @@ def redis() -> Dashboard:
             unit="ops",
         )
     )
-    d.with_panel(
-        graph(
-            "Keyspace hits and misses",
-            "Lookups that found their key, or not.",
-            [
-                ("sum(rate(redis_keyspace_hits_total[$__rate_interval]))", "hits"),
-                ("sum(rate(redis_keyspace_misses_total[$__rate_interval]))", "misses"),
-            ],
-            unit="ops",
-        )
-    )
+    d.with_panel(keyspace_hits_and_misses())
     d.with_panel(
         graph("Memory", "Memory used.", [("sum(redis_memory_used_bytes)", "used")], unit="bytes")
     )
@@ -243,19 +261,7 @@ def kafka() -> Dashboard:
             "sum(kafka_server_replicamanager_leadercount)",
         )
     )
-    d.with_panel(
-        graph(
-            "Messages in by topic",
-            "Records appended per second.",
-            [
-                (
-                    'sum by (topic) (rate(kafka_server_brokertopicmetrics_messagesin_total{topic!=""}[$__rate_interval]))',
-                    "{{topic}}",
-                )
-            ],
-            unit="ops",
-        )
-    )
+    d.with_panel(messages_in_by_topic())
     d.with_panel(
         graph(
             "Bytes in and out",

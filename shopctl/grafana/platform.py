@@ -15,6 +15,7 @@ from shopctl.grafana.common import (
     steps,
     up_down,
 )
+from shopctl.grafana.infrastructure import keyspace_hits_and_misses, messages_in_by_topic
 from shopctl.grafana.queries import NOT_PROBES, or_zero, rate
 
 
@@ -142,19 +143,7 @@ def events() -> Dashboard:
         )
     )
     d.with_row(row("Produce and consume"))
-    d.with_panel(
-        graph(
-            "Messages into Kafka by topic",
-            "Records appended per second, per topic (broker side).",
-            [
-                (
-                    'sum by (topic) (rate(kafka_server_brokertopicmetrics_messagesin_total{topic!=""}[$__rate_interval]))',
-                    "{{topic}}",
-                )
-            ],
-            unit="ops",
-        )
-    )
+    d.with_panel(messages_in_by_topic())
     d.with_panel(
         graph(
             "Consumed by group and outcome",
@@ -259,15 +248,5 @@ def cache() -> Dashboard:
             series=("hit", "miss", "error"),
         )
     )
-    d.with_panel(
-        graph(
-            "Redis keyspace",
-            "Redis-side hits and misses per second, every client.",
-            [
-                ("sum(rate(redis_keyspace_hits_total[$__rate_interval]))", "hits"),
-                ("sum(rate(redis_keyspace_misses_total[$__rate_interval]))", "misses"),
-            ],
-            unit="ops",
-        )
-    )
+    d.with_panel(keyspace_hits_and_misses())
     return d
