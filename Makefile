@@ -37,8 +37,9 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on services/ an
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-generate: $(STAMP) ## Write the Grafana dashboards (infra/grafana/dashboards) from shopctl/grafana
+generate: $(STAMP) ## Write the Grafana dashboards (infra/grafana/dashboards) and the SLO burn-rate rules (infra/prometheus/rules/slo.yml)
 	$(PY) -c 'from shopctl.grafana import write; [print(p) for p in write()]'
+	$(PY) -c 'from shopctl.slo_rules import write; print(write())'
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -149,7 +149,8 @@ class LocalStack:
                 "prometheus",
                 f"{bins.prometheus} --config.file={run / 'prometheus/prometheus.yml'} "
                 f"--storage.tsdb.path={run / 'prometheus/data'} "
-                f"--storage.tsdb.retention.time=2d "
+                # The slowest burn-rate alert reads 3 days (infra/prometheus/rules/slo.yml).
+                f"--storage.tsdb.retention.time=3d "
                 f"--web.listen-address=127.0.0.1:{s['PROMETHEUS_PORT']}",
                 run / "prometheus",
                 90,

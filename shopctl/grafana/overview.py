@@ -23,6 +23,8 @@ from shopctl.grafana.queries import budget_left, error_ratio, latency, or_zero, 
 from shopctl.slo import objectives
 
 INFRA_JOBS = "postgres|redis|kafka|consul|nginx|prometheus|alertmanager|node"
+# Recorded by infra/prometheus/rules/slo.yml (shopctl/slo_rules.py).
+BURN_RATE_1H = "slo:errors:ratio_rate1h / on(service, slo) (1 - slo:objective:ratio)"
 
 
 def build() -> Dashboard:
@@ -147,6 +149,17 @@ def build() -> Dashboard:
                 (budget_left(slow_ratio(o.service, o.le), o.latency_target), o.service)
                 for o in objectives()
             ],
+        )
+    )
+    d.with_panel(
+        graph(
+            "Burn rate over the last hour",
+            "How many times faster than the period allows each service spends its error "
+            "budget (the series the burn-rate alerts read): 1 spends it exactly in the "
+            "period, 14.4 pages (with the last 5 minutes agreeing), 3 opens a ticket.",
+            [(BURN_RATE_1H, "{{service}} {{slo}}")],
+            thresholds=steps((None, GREEN), (3, ORANGE), (14.4, RED)),
+            width=24,
         )
     )
     d.with_row(row("Alerts and the stack's parts"))

@@ -16,7 +16,8 @@ from shopctl.grafana.common import (
     up_down,
 )
 from shopctl.grafana.infrastructure import keyspace_hits_and_misses, messages_in_by_topic
-from shopctl.grafana.queries import NOT_PROBES, or_zero, rate
+from shopctl.grafana.queries import or_zero, rate
+from shopctl.slo import NOT_PROBES
 
 
 def gateway() -> Dashboard:

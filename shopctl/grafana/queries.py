@@ -4,9 +4,9 @@ error series fall back to zero (`or ... * 0`), so that a panel shows 0 % instead
 
 from __future__ import annotations
 
+from shopctl.slo import NOT_PROBES
+
 RATE = "$__rate_interval"
-# Consul's and Prometheus's own probes are not users' traffic.
-NOT_PROBES = 'route!~"/health.*|/metrics"'
 
 
 def rate(metric: str, selector: str = "", by: str = "", window: str = RATE) -> str:
