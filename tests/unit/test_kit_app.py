@@ -1,5 +1,6 @@
 import json
 import logging
+import time
 
 import pytest
 from fastapi import APIRouter
@@ -162,6 +163,30 @@ def test_a_hanging_dependency_makes_ready_fail_fast() -> None:
         response = client.get("/health/ready")
     assert response.status_code == 503
     assert "no answer within" in response.json()["checks"]["kafka"]["error"]
+
+
+def test_a_hanging_optional_dependency_never_makes_ready_late() -> None:
+    # Consul gives /health/ready 1 s (consul_check_timeout) before it drops the instance.
+    with make_client(
+        FakeComponent("postgres"), FakeComponent("kafka", hangs=True, critical=False)
+    ) as client:
+        for _ in range(3):
+            started = time.perf_counter()
+            response = client.get("/health/ready")
+            assert time.perf_counter() - started < 1.0
+            assert response.status_code == 200
+            assert response.json()["checks"]["kafka"]["status"] == "degraded"
+
+
+def test_an_optional_dependency_is_read_fresh_once_it_answers() -> None:
+    kafka = FakeComponent("kafka", healthy=False, critical=False)
+    with make_client(kafka) as client:
+        first = client.get("/health/ready").json()["checks"]["kafka"]
+        kafka.healthy = True
+        second = client.get("/health/ready").json()["checks"]["kafka"]
+    assert first["status"] == "degraded"
+    assert "refused" in first["error"]
+    assert second["status"] == "up"
 
 
 def test_components_start_with_the_app_and_stop_in_reverse() -> None:
