@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration verify replay-dlq bench-auth bench-catalog bench-checkout dashboards generate clean
+.PHONY: help up down status logs test lint format unit static integration verify load load-ui flash-sale capacity replay-dlq bench-auth bench-catalog bench-checkout dashboards generate clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
@@ -56,6 +56,18 @@ integration: $(STAMP) ## Integration tests against a real local stack they start
 
 verify: $(STAMP) ## Check the invariants (orders terminal, one capture per order, money and stock add up)
 	$(PY) -m shopctl verify
+
+load: $(STAMP) ## Locust through the gateway, PASS/FAIL against slo.yml, then verify (PROFILE=smoke|steady|spike|soak, USERS, SPAWN_RATE, DURATION)
+	$(PY) -m shopctl load --profile "$(PROFILE)" --users "$(USERS)" --spawn-rate "$(SPAWN_RATE)" --duration "$(DURATION)"
+
+load-ui: $(STAMP) ## Locust's web UI on the same journeys (PROFILE sets its starting users)
+	$(PY) -m shopctl load-ui --profile "$(PROFILE)" --users "$(USERS)" --spawn-rate "$(SPAWN_RATE)"
+
+flash-sale: $(STAMP) ## BUYERS (200) check out the last STOCK (50) units of one product at once; exactly the stock sells, then verify
+	$(PY) -m shopctl flash-sale --buyers "$(BUYERS)" --stock "$(STOCK)"
+
+capacity: $(STAMP) ## Highest open-loop checkout rate with POST-to-CONFIRMED p99 <= 500 ms and no errors (DURATION: seconds a step)
+	$(PY) -m shopctl capacity --duration "$(DURATION)"
 
 replay-dlq: $(STAMP) ## Send dead-lettered events back to their topic (TOPIC=order-events.dlq)
 	$(PY) -m shopctl replay-dlq --topic "$(TOPIC)"

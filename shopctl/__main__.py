@@ -8,6 +8,7 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 from shopctl import docker
 from shopctl.progress import StackError, say
@@ -79,14 +80,74 @@ def run(command: str, service: str | None, topic: str | None = None) -> int:
     return _local_logs(service)
 
 
+def _load(args: argparse.Namespace) -> int:
+    from shopctl.load import load
+    from shopctl.topology import Settings
+
+    if _mode() == "docker":
+        raise StackError("load tests run against local mode's stack for now; use MODE=local")
+    return load(
+        Settings.load(),
+        args.profile or "smoke",
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_s=args.duration,
+        ui=args.command == "load-ui",
+    )
+
+
+def _flash_sale(args: argparse.Namespace) -> int:
+    from shopctl.flash_sale import flash_sale
+    from shopctl.topology import Settings
+
+    if _mode() == "docker":
+        raise StackError("the flash sale runs against local mode's stack; use MODE=local")
+    sale, invariants = flash_sale(
+        Settings.load(), buyers=args.buyers or 200, stock=args.stock or 50
+    )
+    return 0 if not sale.problems and invariants == 0 else 1
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    from shopctl.capacity import capacity
+    from shopctl.topology import Settings
+    from shopctl.verify import report
+
+    if _mode() == "docker":
+        raise StackError("the capacity run works on local mode's stack; use MODE=local")
+    best, _ = capacity(Settings.load(), step_seconds=args.duration or 20)
+    print("\nmake verify:")
+    invariants = report(Settings.load())
+    return 0 if best > 0 and invariants == 0 else 1
+
+
+def _optional(kind: Callable[[str], float]) -> Callable[[str], float | None]:
+    """Make's empty variables arrive as "": unset, not an error."""
+    return lambda text: kind(text) if text.strip() else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
     commands = ["up", "down", "status", "logs", "clean", "verify", "replay-dlq", "dashboards"]
-    parser.add_argument("command", choices=commands)
+    parser.add_argument("command", choices=[*commands, "load", "load-ui", "flash-sale", "capacity"])
     parser.add_argument("--service", help="for logs: only this service's instances")
     parser.add_argument("--topic", help="for replay-dlq: the dead-letter topic")
+    parser.add_argument("--profile", help="for load: smoke, steady, spike or soak")
+    parser.add_argument("--users", type=_optional(int), help="for load: users at once")
+    parser.add_argument("--spawn-rate", type=_optional(float), help="for load: users started/s")
+    parser.add_argument(
+        "--duration", type=_optional(int), help="for load: seconds; capacity: a step's"
+    )
+    parser.add_argument("--buyers", type=_optional(int), help="for flash-sale: buyers")
+    parser.add_argument("--stock", type=_optional(int), help="for flash-sale: units on sale")
     args = parser.parse_args()
     try:
+        if args.command in ("load", "load-ui"):
+            return _load(args)
+        if args.command == "flash-sale":
+            return _flash_sale(args)
+        if args.command == "capacity":
+            return _capacity(args)
         return run(args.command, args.service or None, args.topic or None)
     except StackError as exc:
         print(f"shopctl: {exc}", file=sys.stderr)

@@ -30,6 +30,8 @@ INFRA_PORT_VARS = (
     "NGINX_STATUS_PORT",
     "KAFKA_METRICS_PORT",
 )
+# Bound only while a load test runs (shopctl/load.py): Locust's figures and its web UI.
+LOAD_PORT_VARS = ("LOCUST_METRICS_PORT", "LOCUST_WEB_PORT")
 
 
 def stack_ports(topology: Topology) -> list[tuple[int, str]]:

@@ -212,6 +212,11 @@ def test_no_oversell_under_200_concurrent_reservations(
                 == "SOLD"
             )
         assert direct.post(f"/internal/reservations/{reserved[1]}/release").status_code == 409
+        # A refused reservation holds nothing: releasing it answers so, selling it is refused.
+        refused = rejected["order_id"]
+        released = direct.post(f"/internal/reservations/{refused}/release")
+        assert released.status_code == 200 and released.json()["status"] == "REJECTED"
+        assert direct.post(f"/internal/reservations/{refused}/commit").status_code == 409
         # Releasing an order id cart never saw closes it, so a late reservation takes nothing.
         unseen = direct.post(f"/internal/reservations/{uuid.uuid4()}/release")
         assert unseen.status_code == 200 and unseen.json()["status"] == "RELEASED"

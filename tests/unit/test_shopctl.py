@@ -55,7 +55,10 @@ def test_gateway_takes_its_upstreams_from_consul_and_hides_internals(tmp_path: P
     nginx = render.nginx_conf(t, tmp_path)
     assert f"include {tmp_path / 'nginx' / 'upstreams.conf'};" in nginx
     assert "location ~ ^/(internal|metrics)(/|$) { return 404; }" in nginx
-    assert "non_idempotent" not in nginx.split("proxy_next_upstream ")[1].split(";")[0]
+    next_upstream = nginx.split("proxy_next_upstream ")[1].split(";")[0]
+    assert "non_idempotent" not in next_upstream
+    # A service's 503 (load shed, a shared dependency away) must not disable the instance.
+    assert "http_503" not in next_upstream and "error" in next_upstream
     template = render.upstreams_template()
     for service in SERVICES:
         assert f"upstream {service} {{" in template

@@ -171,7 +171,8 @@ class Stock:
 
     async def _close(self, order_id: uuid.UUID, *, to: str) -> ReservationRead:
         """RESERVED moves once to SOLD or RELEASED; asking again for the state it is
-        already in answers the same (idempotent), the other state is refused."""
+        already in answers the same (idempotent), the other state is refused. A REJECTED
+        reservation is released by answering its state; it can never be sold."""
         returned: list[str] = []
         async with self.db.connection() as conn, conn.transaction():
             status = await store.lock_order(conn, order_id)
@@ -180,6 +181,10 @@ class Stock:
                 status = await store.lock_order(conn, order_id)
             if status is None:
                 raise ReservationNotFound(f"No stock was reserved for order {order_id}.")
+            if status == "REJECTED" and to == "RELEASED":
+                # It never held stock: there is nothing to give back, and an abandoned
+                # checkout that was refused for want of stock asks exactly this.
+                return ReservationRead(order_id=order_id, status="REJECTED")
             if status == "RESERVED":
                 if to == "RELEASED":
                     returned = await store.return_stock(conn, order_id)

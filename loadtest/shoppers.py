@@ -1,0 +1,99 @@
+"""Who the load test's users are: each simulated shopper has an address of its own and an
+account of its own, as real shoppers do.
+
+The gateway limits logins and sign-ups per client address (auth's settings), and those
+limits stay on under load. A load generator sending every user's requests from one
+address would measure the limits instead of the shop, so each user binds its connections
+to its own loopback address (127.0.1.1, 127.0.1.2, ...: all of 127.0.0.0/8 reaches the
+gateway on 127.0.0.1). Its account is named after that address, so a later run logs in to
+the account an earlier run signed up: one sign-up per address, ever, and one login per
+user per run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+
+PASSWORD = "load-shopper-password"
+# Loopback addresses for users: 127.0.1.1 onwards (127.0.0.x is left to everything else).
+_next_user = itertools.count()
+_lock = threading.Lock()
+
+
+def next_address() -> str:
+    with _lock:
+        n = next(_next_user)
+    return f"127.0.{1 + n // 254}.{1 + n % 254}"
+
+
+def email_for(address: str, kind: str = "shopper") -> str:
+    return f"load-{kind}-{address.replace('.', '-')}@shopstack.dev"
+
+
+class SourceAddressAdapter(HTTPAdapter):
+    """Every connection of a session leaves from one local address."""
+
+    def __init__(self, address: str, **kwargs: Any) -> None:
+        self.address = address
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def bind(client: Any, address: str) -> None:
+    """Make a requests-based client (Locust's HttpSession) send from `address`."""
+    adapter = SourceAddressAdapter(address)
+    client.mount("http://", adapter)
+    client.mount("https://", adapter)
+
+
+class Account:
+    """A shopper's tokens: logs in once (signing up on the first run from its address),
+    and refreshes the access token before it expires instead of logging in again."""
+
+    def __init__(self, client: Any, email: str) -> None:
+        self.client = client
+        self.email = email
+        self.access_token = ""
+        self.refresh_token = ""
+        self.expires_at = 0.0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if time.monotonic() > self.expires_at - 60:
+            self._refresh()
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def _take(self, tokens: dict[str, Any]) -> None:
+        self.access_token = tokens["access_token"]
+        self.refresh_token = tokens["refresh_token"]
+        self.expires_at = time.monotonic() + tokens["expires_in"]
+
+    def sign_in(self) -> None:
+        credentials = {"email": self.email, "password": PASSWORD}
+        with self.client.post("/auth/login", json=credentials, catch_response=True) as login:
+            if login.status_code == 401:
+                login.success()  # not signed up yet: expected once per address
+            elif login.status_code == 200:
+                self._take(login.json())
+                return
+        with self.client.post("/auth/register", json=credentials, catch_response=True) as signup:
+            if signup.status_code == 409:
+                signup.success()  # a concurrent run signed it up; the login below decides
+        login = self.client.post("/auth/login", json=credentials)
+        login.raise_for_status()
+        self._take(login.json())
+
+    def _refresh(self) -> None:
+        answer = self.client.post("/auth/refresh", json={"refresh_token": self.refresh_token})
+        if answer.status_code == 200:
+            self._take(answer.json())
+        else:
+            self.sign_in()
