@@ -24,13 +24,21 @@ from datetime import datetime
 import httpx
 
 from shopctl.progress import say
-from shopctl.shoppers import address, admin_headers, client_at, gateway_url, set_stock, sign_in
+from shopctl.readiness import wait_for_saga
+from shopctl.shoppers import (
+    SIGN_INS_AT_ONCE,
+    address,
+    admin_headers,
+    client_at,
+    gateway_url,
+    set_stock,
+    sign_in,
+)
 from shopctl.topology import Settings
 
 P99_BOUND_S = 0.5
 RATES = (2, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 125, 150, 200)
 SHOPPERS = 200  # each has one checkout in flight at most (one cart): rate x latency < this
-SIGN_INS_AT_ONCE = 8
 STOCK = 1_000_000
 LATE_S = 0.1  # an arrival sent later than this behind its schedule: the generator lags
 
@@ -246,6 +254,7 @@ def capacity(
         f"Open-loop checkouts, {step_seconds:g}s a step, until POST-to-CONFIRMED p99 exceeds "
         f"{P99_BOUND_S * 1000:.0f} ms or anything fails"
     )
+    wait_for_saga(settings)
     steps = asyncio.run(_run(settings, step_seconds, rates, shoppers))
     best = highest_held(steps)
     print(f"\nCheckout capacity: {best:g} orders/s sustained (p99 <= {P99_BOUND_S * 1000:.0f} ms,")

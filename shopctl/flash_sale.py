@@ -18,13 +18,20 @@ from typing import Any
 import httpx
 
 from shopctl.progress import StackError, say
-from shopctl.shoppers import address, admin_headers, client_at, gateway_url, set_stock, sign_in
+from shopctl.readiness import SAGA_GROUPS, wait_for_saga
+from shopctl.shoppers import (
+    SIGN_INS_AT_ONCE,
+    address,
+    admin_headers,
+    client_at,
+    gateway_url,
+    set_stock,
+    sign_in,
+)
 from shopctl.topology import Settings
 
 PRODUCT = "oak-lamp"
-SIGN_INS_AT_ONCE = 8
 RETRIES_ON_503 = 5  # logins hash a password; more at once only queue in auth
-SAGA_GROUPS = ("orders", "payments")
 
 
 @dataclass
@@ -181,6 +188,7 @@ def flash_sale(settings: Settings, *, buyers: int = 200, stock: int = 50) -> tup
     if not 0 < stock < buyers:
         raise StackError(f"a flash sale needs more buyers ({buyers}) than units ({stock}), >0")
     sale = Sale(buyers=buyers, stock=stock)
+    wait_for_saga(settings)
     asyncio.run(_run_sale(settings, sale))
     accepted, refused = sale.answers.get(202, 0), sale.answers.get(409, 0)
     print(f"{sale.buyers} buyers, {sale.stock} units of {PRODUCT}:")

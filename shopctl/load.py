@@ -20,6 +20,7 @@ from shopctl.load_gates import (
     read_status_classes,
 )
 from shopctl.progress import StackError, say
+from shopctl.readiness import wait_for_saga
 from shopctl.slo import SLO_FILE
 from shopctl.topology import ROOT, Settings
 
@@ -129,6 +130,7 @@ def locust_command(run: Run, *, ui_port: str = "") -> list[str]:
 
 
 def run_locust(run: Run, settings: Settings) -> None:
+    wait_for_saga(settings)
     run.out.mkdir(parents=True, exist_ok=True)
     budget = run.settings.duration_s + STOP_TIMEOUT_S + 120
     say(

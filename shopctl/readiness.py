@@ -173,3 +173,40 @@ def wait_until(check: Callable[[], dict[str, bool]], *, timeout: float, what: st
             say(f"waiting for: {', '.join(waiting)}")
             last_waiting = waiting
         time.sleep(0.5)
+
+
+# The saga's consumer groups, each named after the service whose instances are its members.
+SAGA_GROUPS = ("orders", "payments")
+
+
+def saga_group_checks(settings: Settings) -> dict[str, bool]:
+    """Each saga group is Stable with one member per instance of its service. A group that
+    is still forming (after `make up`, or after Kafka came back) holds its events back, so
+    a load run or a sale measured then would measure the rebalance, not the shop."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    stable = dict.fromkeys(SAGA_GROUPS, False)
+    if not _tcp_open(settings["KAFKA_PORT"]):
+        return stable
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{settings['KAFKA_PORT']}", request_timeout_ms=3000
+        )
+    except KafkaError:
+        return stable
+    try:
+        for group, found in admin.describe_groups(list(SAGA_GROUPS)).items():
+            members = int(settings[f"{group.upper()}_INSTANCES"])
+            stable[group] = found["group_state"] == "Stable" and len(found["members"]) == members
+    except KafkaError:
+        pass
+    finally:
+        admin.close()
+    return stable
+
+
+def wait_for_saga(settings: Settings, timeout: float = 120) -> None:
+    wait_until(
+        lambda: saga_group_checks(settings), timeout=timeout, what="The saga's consumer groups"
+    )

@@ -35,7 +35,13 @@ def wait_status(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        order: dict[str, Any] = gw.get(f"/orders/{order_id}", headers=user).json()
+        answer = gw.get(f"/orders/{order_id}", headers=user)
+        if answer.status_code == 503 and time.monotonic() < deadline:
+            # Every orders instance away for a moment (e.g. restarting a wedged consumer
+            # after Kafka came back): a client comes back after Retry-After.
+            time.sleep(float(answer.headers.get("retry-after", "1")))
+            continue
+        order: dict[str, Any] = answer.json()
         if order["status"] != "PENDING" or time.monotonic() > deadline:
             return order
         time.sleep(0.1)
