@@ -12,7 +12,7 @@ SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e service
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
 
-$(STAMP): requirements-dev.txt services/*/pyproject.toml infra/psp/pyproject.toml
+$(STAMP): requirements-dev.txt loadtest/requirements.txt services/*/pyproject.toml infra/psp/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(SERVICE_PACKAGES) -r requirements-dev.txt
 	touch $(STAMP)

@@ -54,13 +54,16 @@ def build_compose_check() -> Path:
 
 
 def load_compose_project(
-    compose_file: Path = COMPOSE_FILE, env: dict[str, str] | None = None
+    compose_file: Path = COMPOSE_FILE,
+    env: dict[str, str] | None = None,
+    profiles: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The compose project as `docker compose` would see it (interpolated from `.env`
-    beside the file, overridden by `env` or else the process environment)."""
+    beside the file, overridden by `env` or else the process environment), with the
+    services of `profiles` enabled besides those under no profile."""
     binary = build_compose_check()
     result = subprocess.run(
-        [str(binary), str(compose_file)],
+        [str(binary), "-profile", ",".join(profiles), str(compose_file)],
         capture_output=True,
         text=True,
         check=False,

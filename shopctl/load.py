@@ -29,6 +29,11 @@ LOAD_RUNS = ROOT / ".run" / "load"
 # After the run time, users get this long to finish the journey in hand (a checkout being
 # followed to its end) before Locust stops them.
 STOP_TIMEOUT_S = 15
+# Docker mode: where the compose service `locust` mounts LOAD_RUNS, and the port of its web
+# UI in the gateway's network namespace (published there as LOCUST_WEB_PORT).
+DOCKER_LOAD_DIR = "/load"
+DOCKER_WEB_PORT = "8089"
+GATEWAY_CONTAINER_PORT = "8080"
 
 
 @dataclass(frozen=True)
@@ -81,16 +86,23 @@ def profile_with(
     return replace(chosen, **changes)  # type: ignore[arg-type]
 
 
-def locust_env(run: Run, settings: Settings) -> dict[str, str]:
+def run_vars(run: Run, out: str) -> dict[str, str]:
+    """What the locustfile reads of this run; `out` is the run's folder as Locust sees it."""
     return {
-        **os.environ,
         "LOAD_PROFILE": run.profile,
         "LOAD_USERS": str(run.settings.users),
         "LOAD_SPAWN_RATE": str(run.settings.spawn_rate),
         "LOAD_DURATION_S": str(run.settings.duration_s),
         "LOAD_MAX_REQUESTS": str(run.settings.max_requests),
-        "LOAD_STATUS_FILE": str(run.status_file),
-        "LOAD_FINAL_STATS": str(run.stats_csv),
+        "LOAD_STATUS_FILE": f"{out}/{run.status_file.name}",
+        "LOAD_FINAL_STATS": f"{out}/{run.stats_csv.name}",
+    }
+
+
+def locust_env(run: Run, settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        **run_vars(run, str(run.out)),
         "LOCUST_METRICS_PORT": settings["LOCUST_METRICS_PORT"],
         "CONSUL_HTTP_ADDR": f"127.0.0.1:{settings['CONSUL_HTTP_PORT']}",
         "ADMIN_EMAIL": settings["ADMIN_EMAIL"],
@@ -98,11 +110,9 @@ def locust_env(run: Run, settings: Settings) -> dict[str, str]:
     }
 
 
-def locust_command(run: Run, *, ui_port: str = "") -> list[str]:
+def locust_args(run: Run, out: str, *, ui_port: str = "", web_host: str = "127.0.0.1") -> list[str]:
+    """Locust's arguments after `--locustfile FILE`."""
     command = [
-        str(Path(sys.executable).parent / "locust"),
-        "--locustfile",
-        str(LOCUSTFILE),
         "--host",
         run.host,
         "--users",
@@ -111,7 +121,7 @@ def locust_command(run: Run, *, ui_port: str = "") -> list[str]:
         str(run.settings.spawn_rate),
     ]
     if ui_port:
-        return [*command, "--web-host", "127.0.0.1", "--web-port", ui_port, "--autostart"]
+        return [*command, "--web-host", web_host, "--web-port", ui_port, "--autostart"]
     return [
         *command,
         "--headless",
@@ -120,17 +130,35 @@ def locust_command(run: Run, *, ui_port: str = "") -> list[str]:
         "--stop-timeout",
         str(STOP_TIMEOUT_S),
         "--csv",
-        str(run.out / "locust"),
+        f"{out}/locust",
         "--html",
-        str(run.out / "report.html"),
+        f"{out}/report.html",
         "--only-summary",
         "--loglevel",
         "WARNING",
     ]
 
 
-def run_locust(run: Run, settings: Settings) -> None:
-    wait_for_saga(settings)
+def locust_command(run: Run, *, ui_port: str = "") -> list[str]:
+    locust = [str(Path(sys.executable).parent / "locust"), "--locustfile", str(LOCUSTFILE)]
+    return [*locust, *locust_args(run, str(run.out), ui_port=ui_port)]
+
+
+def docker_locust_command(run: Run, *, ui: bool = False) -> list[str]:
+    """The compose service `locust` (its image's entrypoint names the locustfile), with
+    the run's folder at /load/<name> and files owned by the user running shopctl."""
+    out = f"{DOCKER_LOAD_DIR}/{run.out.name}"
+    command = ["docker", "compose", "--profile", "load", "run", "--rm"]
+    command += ["--user", f"{os.getuid()}:{os.getgid()}"]
+    for key, value in run_vars(run, out).items():
+        command += ["--env", f"{key}={value}"]
+    ui_args = {"ui_port": DOCKER_WEB_PORT, "web_host": "0.0.0.0"} if ui else {}
+    return [*command, "locust", *locust_args(run, out, **ui_args)]
+
+
+def run_locust(run: Run, settings: Settings, mode: str = "local") -> None:
+    if mode == "local":
+        wait_for_saga(settings)
     run.out.mkdir(parents=True, exist_ok=True)
     budget = run.settings.duration_s + STOP_TIMEOUT_S + 120
     say(
@@ -140,8 +168,9 @@ def run_locust(run: Run, settings: Settings) -> None:
     with (run.out / "locust.log").open("w") as log:
         try:
             subprocess.run(
-                locust_command(run),
+                locust_command(run) if mode == "local" else docker_locust_command(run),
                 env=locust_env(run, settings),
+                cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=budget,
@@ -180,9 +209,11 @@ def table(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def new_run(settings: Settings, profile: str, chosen: Profile) -> Run:
+def new_run(settings: Settings, profile: str, chosen: Profile, mode: str = "local") -> Run:
     out = LOAD_RUNS / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile}"
-    return Run(profile, chosen, f"http://127.0.0.1:{settings['GATEWAY_PORT']}", out)
+    # In Docker mode Locust shares the gateway's network namespace: nginx is on its port.
+    port = settings["GATEWAY_PORT"] if mode == "local" else GATEWAY_CONTAINER_PORT
+    return Run(profile, chosen, f"http://127.0.0.1:{port}", out)
 
 
 def load(
@@ -194,25 +225,34 @@ def load(
     duration_s: int | None = None,
     ui: bool = False,
     verify: bool = True,
+    mode: str = "local",
 ) -> int:
     run = new_run(
         settings,
         profile,
         profile_with(profile, users=users, spawn_rate=spawn_rate, duration_s=duration_s),
+        mode,
     )
     if ui:
         run.out.mkdir(parents=True, exist_ok=True)
         port = settings["LOCUST_WEB_PORT"]
         say(f"Locust's web UI: http://127.0.0.1:{port} (Ctrl-C ends it)")
-        command = locust_command(run, ui_port=port)
-        return subprocess.run(command, env=locust_env(run, settings), check=False).returncode
-    run_locust(run, settings)
+        if mode == "local":
+            command = locust_command(run, ui_port=port)
+        else:
+            command = docker_locust_command(run, ui=True)
+        env = locust_env(run, settings)
+        return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode
+    run_locust(run, settings, mode)
     verdict = verdict_of(run)
     summary = table(verdict)
     (run.out / "summary.txt").write_text(summary + "\n")
     print(summary)
     print(f"\nReport: {run.out / 'report.html'}")
     if not verify:
+        return 0 if verdict.passed else 1
+    if mode == "docker":
+        say("make verify reads local mode's stack; in Docker mode the verdict is the load's only")
         return 0 if verdict.passed else 1
     from shopctl.verify import report
 

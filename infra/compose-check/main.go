@@ -3,7 +3,10 @@
 // consistency checks) and prints the resulting project as JSON. It lets the test
 // suite check docker-compose.yml on machines that have no Docker engine.
 //
-// Usage: compose-check [-env-file FILE] COMPOSE_FILE
+// Usage: compose-check [-env-file FILE] [-profile NAME,...] COMPOSE_FILE
+//
+// Services under a profile are left out, as `docker compose` leaves them out, unless
+// -profile names it.
 package main
 
 import (
@@ -12,24 +15,30 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
 
 func main() {
 	envFile := flag.String("env-file", "", "env file to interpolate from (default: .env beside the compose file)")
+	profiles := flag.String("profile", "", "comma-separated profiles to enable, as docker compose --profile")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: compose-check [-env-file FILE] COMPOSE_FILE")
+		fmt.Fprintln(os.Stderr, "usage: compose-check [-env-file FILE] [-profile NAME,...] COMPOSE_FILE")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *envFile); err != nil {
+	var enabled []string
+	if *profiles != "" {
+		enabled = strings.Split(*profiles, ",")
+	}
+	if err := run(flag.Arg(0), *envFile, enabled); err != nil {
 		fmt.Fprintf(os.Stderr, "compose-check: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(composeFile, envFile string) error {
+func run(composeFile, envFile string, profiles []string) error {
 	path, err := filepath.Abs(composeFile)
 	if err != nil {
 		return err
@@ -47,6 +56,7 @@ func run(composeFile, envFile string) error {
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithConsistency(true),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ from pathlib import Path
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from shopctl.grafana import business, infrastructure, overview, platform, services
+from shopctl.grafana import business, infrastructure, load, overview, platform, services
 from shopctl.topology import ROOT, SERVICES
 
 OUT = ROOT / "infra" / "grafana" / "dashboards"
@@ -28,6 +28,7 @@ BUILDERS: dict[str, Callable[[], Dashboard]] = {
     "kafka": infrastructure.kafka,
     "consul": infrastructure.consul,
     "business": business.build,
+    "load": load.build,
 }
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from shopctl.dashboards import DASHBOARDS
 from shopctl.install import ensure_debian_packages
+from shopctl.load import new_run, profile_with, run_locust
 from shopctl.local import LocalStack
 from shopctl.topology import ROOT, SERVICES
 from tests.integration.test_auth import bearer, login, new_user
@@ -102,6 +103,14 @@ def keep_traffic_up(gw: httpx.Client, prometheus: str, seconds: float = 25) -> N
         assert time.monotonic() < deadline, "Prometheus has no request rate for some service"
 
 
+@pytest.fixture(scope="module")
+def load_run(stack: LocalStack) -> None:
+    """A short Locust run, so the load test's dashboard has a run to show (its figures
+    exist only while one goes)."""
+    chosen = profile_with("smoke", users=6, spawn_rate=6, duration_s=20)
+    run_locust(new_run(stack.settings, "smoke", chosen), stack.settings)
+
+
 def dashboard_uids() -> list[str]:
     return [json.loads(path.read_text())["uid"] for path in sorted(DASHBOARDS.glob("*.json"))]
 
@@ -169,7 +178,7 @@ def test_the_dashboard_list_names_every_dashboard_file(stack: LocalStack, browse
 
 
 def test_every_dashboard_renders_with_data_in_every_panel(
-    stack: LocalStack, gw: httpx.Client, browser: Any
+    stack: LocalStack, gw: httpx.Client, browser: Any, load_run: None
 ) -> None:
     keep_traffic_up(gw, f"http://127.0.0.1:{stack.settings['PROMETHEUS_PORT']}")
     base_url = f"http://127.0.0.1:{stack.settings['GRAFANA_PORT']}"
@@ -211,7 +220,7 @@ def as_grafana_sends_it(expr: str) -> str:
 
 
 def test_every_query_of_every_panel_parses_and_returns_data(
-    stack: LocalStack, gw: httpx.Client
+    stack: LocalStack, gw: httpx.Client, load_run: None
 ) -> None:
     """Each target straight against Prometheus's HTTP API, so that an empty panel is named
     by its query whatever draws it; parse_query is the check Docker mode's files get too."""

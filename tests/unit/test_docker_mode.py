@@ -35,16 +35,17 @@ INFRA_SERVICES |= {"alertmanager", *EXPORTERS}
 # `up` for their job is their health, and nothing may wait on them.
 SCRATCH_IMAGE_SERVICES = {"redis-exporter", "nginx-exporter"}
 ONE_SHOT_SERVICES = {"kafka-init"}
-# Published host port of each service -> the .env key that sets it.
+# Published host ports of each service -> the .env keys that set them. The gateway also
+# publishes Locust's web UI, which runs in its network namespace (profile `load`).
 PUBLISHED_PORTS = {
-    "gateway": "GATEWAY_PORT",
-    "prometheus": "PROMETHEUS_PORT",
-    "alertmanager": "ALERTMANAGER_PORT",
-    "grafana": "GRAFANA_PORT",
-    "postgres": "POSTGRES_PORT",
-    "redis": "REDIS_PORT",
-    "kafka": "KAFKA_PORT",
-    "consul-1": "CONSUL_HTTP_PORT",
+    "gateway": ("GATEWAY_PORT", "LOCUST_WEB_PORT"),
+    "prometheus": ("PROMETHEUS_PORT",),
+    "alertmanager": ("ALERTMANAGER_PORT",),
+    "grafana": ("GRAFANA_PORT",),
+    "postgres": ("POSTGRES_PORT",),
+    "redis": ("REDIS_PORT",),
+    "kafka": ("KAFKA_PORT",),
+    "consul-1": ("CONSUL_HTTP_PORT",),
 }
 STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana", "alertmanager"}
 STATEFUL_SERVICES |= set(CONSUL_SERVER_NAMES)
@@ -312,7 +313,10 @@ def test_only_the_documented_ports_are_published(
         for name, service in services.items()
         if service.get("ports")
     }
-    expected = {name: [topology.settings.port(key)] for name, key in PUBLISHED_PORTS.items()}
+    expected = {
+        name: sorted(topology.settings.port(key) for key in keys)
+        for name, keys in PUBLISHED_PORTS.items()
+    }
     assert published == expected
 
 
@@ -659,3 +663,61 @@ def test_node_exporter_runs_the_collectors_local_mode_runs(
     assert collectors == node_exporter_flags()
     assert "--path.rootfs=/host" in command
     assert _bind_mounts(services["node-exporter"]).get("/host") == "/"
+
+
+@pytest.fixture(scope="module")
+def load_services() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = load_compose_project(profiles=["load"])["services"]
+    return found
+
+
+@pytest.mark.unit
+def test_locust_runs_only_under_the_load_profile(
+    services: dict[str, dict[str, Any]], load_services: dict[str, dict[str, Any]]
+) -> None:
+    assert "locust" not in services
+    assert load_services.keys() - services.keys() == {"locust"}
+    assert load_services["locust"]["profiles"] == ["load"]
+
+
+@pytest.mark.unit
+def test_locust_image_passes_hadolint_and_carries_the_locustfile_and_its_modules(
+    load_services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    locust = load_services["locust"]
+    assert _has_pinned_tag(locust["image"])
+    assert locust["build"]["dockerfile"] == "loadtest/Dockerfile"
+    assert locust["build"]["args"]["PYTHON_IMAGE"] == topology.settings["PYTHON_IMAGE"]
+    dockerfile = ROOT / "loadtest" / "Dockerfile"
+    hadolint([dockerfile])
+    copied = set(re.findall(r"loadtest/(\w+\.py)", dockerfile.read_text()))
+    imported = {"locustfile.py"} | {
+        f"{name}.py"
+        for name in re.findall(
+            r"^(?:import|from) (\w+)", (ROOT / "loadtest" / "locustfile.py").read_text(), re.M
+        )
+        if (ROOT / "loadtest" / f"{name}.py").exists()
+    }
+    assert imported <= copied, f"the image lacks {imported - copied}"
+    assert "-r loadtest/requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+    assert "loadtest/requirements.txt" in dockerfile.read_text()
+
+
+@pytest.mark.unit
+def test_locust_shares_the_gateways_network_and_registers_where_prometheus_finds_it(
+    load_services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    locust = load_services["locust"]
+    # Loopback source addresses per shopper only reach the gateway from its namespace.
+    assert locust["network_mode"] == "service:gateway"
+    assert locust["depends_on"]["gateway"]["condition"] == "service_healthy"
+    env = locust["environment"]
+    assert env["CONSUL_HTTP_ADDR"].rpartition(":")[0] in CONSUL_SERVER_NAMES
+    assert env["LOCUST_METRICS_PORT"] == topology.settings["LOCUST_METRICS_PORT"]
+    assert env["LOCUST_METRICS_HOST"] == "0.0.0.0"
+    assert env["LOCUST_METRICS_ADDRESS"] == "gateway"
+    assert _bind_mounts(locust) == {"/load": str(ROOT / ".run" / "load")}
+    config = _prometheus_config(topology, tmp_path)
+    assert "locust" in {job["job_name"] for job in config["scrape_configs"]}
+    limits = locust["deploy"]["resources"]["limits"]
+    assert int(limits["memory"]) > 0

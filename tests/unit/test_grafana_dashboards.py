@@ -34,7 +34,7 @@ def test_the_checked_in_files_are_what_the_code_generates() -> None:
 def test_every_dashboard_covers_what_the_issue_names() -> None:
     uids = {json.loads(text)["uid"] for text in rendered().values()}
     wanted = {"overview", "auth", "cart", "orders", "payments", "gateway", "events", "cache"}
-    wanted |= {"postgres", "redis", "kafka", "consul", "business"}
+    wanted |= {"postgres", "redis", "kafka", "consul", "business", "load"}
     assert uids == {f"shopstack-{name}" for name in wanted}
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from shopctl.load import (
+    Run,
+    docker_locust_command,
+    locust_command,
+    locust_env,
+    new_run,
+    profile_with,
+)
 from shopctl.load_gates import Entry, LoadGates, judge, load_gates, read_stats
+from shopctl.topology import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -116,3 +126,41 @@ def test_slo_yml_gates_the_checkout_journey() -> None:
     confirmed = gates.gate("JOURNEY checkout → CONFIRMED")
     assert confirmed != gates.default
     assert confirmed.p99_ms >= confirmed.p95_ms
+
+
+def _run(tmp_path: Path, mode: str) -> Run:
+    settings = Settings.load()
+    chosen = profile_with("smoke", users=3, spawn_rate=None, duration_s=10)
+    return replace(new_run(settings, "smoke", chosen, mode), out=tmp_path / "20261206-smoke")
+
+
+def test_docker_mode_runs_the_compose_service_with_the_runs_folder_under_its_mount(
+    tmp_path: Path,
+) -> None:
+    run = _run(tmp_path, "docker")
+    command = docker_locust_command(run)
+    service = command.index("locust")
+    assert command[:6] == ["docker", "compose", "--profile", "load", "run", "--rm"]
+    env = dict(command[i + 1].split("=", 1) for i in range(service) if command[i] == "--env")
+    inside = f"/load/{run.out.name}"
+    assert env["LOAD_FINAL_STATS"] == f"{inside}/{run.stats_csv.name}"
+    assert env["LOAD_STATUS_FILE"] == f"{inside}/{run.status_file.name}"
+    args = command[service + 1 :]
+    assert args[args.index("--csv") + 1] == f"{inside}/locust"
+    assert args[args.index("--html") + 1] == f"{inside}/report.html"
+    # Inside the gateway's network namespace nginx listens on its container port.
+    assert args[args.index("--host") + 1] == "http://127.0.0.1:8080"
+    ui = docker_locust_command(run, ui=True)
+    assert ui[ui.index("--web-host") + 1] == "0.0.0.0"
+    assert "--headless" not in ui
+
+
+def test_local_mode_runs_the_venvs_locust_through_the_published_gateway(tmp_path: Path) -> None:
+    run = _run(tmp_path, "local")
+    command = locust_command(run)
+    assert Path(command[0]).name == "locust"
+    assert command[command.index("--locustfile") + 1].endswith("loadtest/locustfile.py")
+    port = Settings.load()["GATEWAY_PORT"]
+    assert command[command.index("--host") + 1] == f"http://127.0.0.1:{port}"
+    assert command[command.index("--csv") + 1] == f"{run.out}/locust"
+    assert locust_env(run, Settings.load())["LOAD_FINAL_STATS"] == str(run.stats_csv)
