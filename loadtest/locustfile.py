@@ -29,6 +29,7 @@ from shoppers import Account, bind, email_for, next_address
 
 CONFIRMED = "checkout → CONFIRMED"
 DECLINED = "declined checkout → CANCELLED"
+locust_metrics.expect([("JOURNEY", CONFIRMED), ("JOURNEY", DECLINED), ("POST", "/orders")])
 FOLLOW_DEADLINE_S = float(os.environ.get("LOAD_FOLLOW_DEADLINE_S", "30"))
 DECLINED_SHARE = float(os.environ.get("LOAD_DECLINED_SHARE", "0.1"))
 MAX_REQUESTS = int(os.environ.get("LOAD_MAX_REQUESTS", "1000000"))

@@ -122,7 +122,10 @@ class Panel {
         return queryRange(expr, start, range.to, step);
       }));
       if (generation !== this.generation) return;
-      const all = answers.flatMap((data, i) => frames(queries[i].target, data, queries[i].expr));
+      // A series of NaNs only (a quantile or ratio of nothing) draws nothing: no data.
+      const all = answers
+        .flatMap((data, i) => frames(queries[i].target, data, queries[i].expr))
+        .filter((frame) => frame.values.some((value) => value !== null));
       if (!all.length) {
         this.setState("empty", "No data");
         return;

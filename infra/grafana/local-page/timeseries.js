@@ -104,7 +104,9 @@ export class TimeSeriesView {
         x: { time: true },
         y: {
           range: (u, low, high) => {
-            const [a, b] = uPlot.rangeNum(low ?? 0, high ?? 1, 0.1, true);
+            // All zeros: uPlot would span 0..100 (10000% for a ratio); show 0..1 as Grafana does.
+            const top = high === 0 && (low ?? 0) === 0 ? 1 : (high ?? 1);
+            const [a, b] = uPlot.rangeNum(low ?? 0, top, 0.1, true);
             const lower = min ?? (low !== null && low >= 0 ? Math.max(0, a) : a);
             const upper = max ?? b;
             return [lower, upper > lower ? upper : lower + 1];
