@@ -5,39 +5,60 @@ were never valid events (not JSON, no envelope) are reported and left out."""
 
 from __future__ import annotations
 
-from kafka import KafkaConsumer, KafkaProducer
+from confluent_kafka import Consumer, Producer
 
-from kit.kafka import UndecodableRecord, consumer_config, decode_record, producer_config
+from kit.kafka import (
+    UndecodableRecord,
+    consumer_config,
+    decode_record,
+    encode_key,
+    encode_value,
+    producer_config,
+)
 
 REPLAY_GROUP = "shopstack-dlq-replay"
 
 
 def replay(bootstrap_servers: str, dlq_topic: str) -> tuple[int, int]:
     """Replay everything not yet replayed from `dlq_topic`; return (replayed, skipped)."""
-    consumer = KafkaConsumer(
-        dlq_topic, **consumer_config(bootstrap_servers, REPLAY_GROUP, "dlq-replay")
-    )
-    producer = KafkaProducer(**producer_config(bootstrap_servers, "dlq-replay"))
+    consumer = Consumer(consumer_config(bootstrap_servers, REPLAY_GROUP, "dlq-replay"))
+    consumer.subscribe([dlq_topic])
+    producer = Producer(producer_config(bootstrap_servers, "dlq-replay"))
     replayed = skipped = 0
+    failed: list[str] = []
+
+    def delivered(error: object, _record: object) -> None:
+        if error is not None:
+            failed.append(str(error))
+
     try:
-        while batches := consumer.poll(timeout_ms=3000):
-            for records in batches.values():
-                for record in records:
-                    try:
-                        key, entry = decode_record(record.key, record.value)
-                    except UndecodableRecord:
-                        entry = None
-                    original = entry.get("record") if isinstance(entry, dict) else None
-                    if not isinstance(original, dict) or "topic" not in entry:
-                        print(f"skipped {dlq_topic}@{record.offset}: not a valid event")
-                        skipped += 1
-                        continue
-                    producer.send(entry["topic"], key=key, value=original).get(10)
-                    replayed += 1
-            # Only after the batch is back on its topic: a crash replays it again, and
-            # the consumers' inbox absorbs the repeat.
-            consumer.commit()
+        # The first poll also waits for the group to hand this member its partitions.
+        timeout = 10.0
+        while records := [r for r in consumer.consume(100, timeout) if not r.error()]:
+            timeout = 3.0
+            for record in records:
+                try:
+                    key, entry = decode_record(record.key(), record.value())
+                except UndecodableRecord:
+                    entry = None
+                original = entry.get("record") if isinstance(entry, dict) else None
+                if not isinstance(original, dict) or "topic" not in entry:
+                    print(f"skipped {dlq_topic}@{record.offset()}: not a valid event")
+                    skipped += 1
+                    continue
+                producer.produce(
+                    entry["topic"],
+                    key=encode_key(key),
+                    value=encode_value(original),
+                    on_delivery=delivered,
+                )
+                replayed += 1
+            # Only once the batch is back on its topic: a crash replays it again, and the
+            # consumers' inbox absorbs the repeat.
+            if producer.flush(10) > 0 or failed:
+                raise RuntimeError(f"Kafka did not take the replayed events: {failed[:3]}")
+            consumer.commit(asynchronous=False)
     finally:
-        producer.close()
-        consumer.close(autocommit=False)
+        producer.flush(10)
+        consumer.close()
     return replayed, skipped

@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -67,15 +66,6 @@ class Sale:
         return found
 
 
-def saga_lag(admin: Any, consumer: Any) -> int:
-    """Records the saga's consumer groups have yet to commit, over every partition."""
-    behind = 0
-    for committed in admin.list_group_offsets(list(SAGA_GROUPS)).values():
-        ends = consumer.end_offsets(list(committed))
-        behind += sum(ends[tp] - meta.offset for tp, meta in committed.items())
-    return int(behind)
-
-
 class LagWatch:
     """Samples the saga's lag in a thread until stopped: its peak, and when it drained."""
 
@@ -96,19 +86,14 @@ class LagWatch:
         self._thread.join(timeout=10)
 
     def _watch(self) -> None:
-        from kafka import KafkaAdminClient, KafkaConsumer
+        from shopctl.kafka_admin import admin_client, uncommitted
 
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
-        try:
-            while not self._stop.is_set():
-                self.samples.append((time.monotonic(), saga_lag(admin, consumer)))
-                if self.settled and self.samples[-1][1] == 0:
-                    self.drained.set()
-                self._stop.wait(0.1)
-        finally:
-            consumer.close()
-            admin.close()
+        admin = admin_client(self.bootstrap)
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), uncommitted(admin, SAGA_GROUPS)))
+            if self.settled and self.samples[-1][1] == 0:
+                self.drained.set()
+            self._stop.wait(0.1)
 
     def drained_at(self) -> float | None:
         """The first moment, once every order had ended, that no saga record was waiting.

@@ -52,26 +52,9 @@ def _redis(settings: Settings) -> bool:
 
 
 def _kafka(settings: Settings) -> bool:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from shopctl.kafka_admin import admin_client, cluster_answers
 
-    # kafka-python leaks a socket when its bootstrap is refused, so knock first.
-    if not _tcp_open(settings["KAFKA_PORT"]):
-        return False
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=f"127.0.0.1:{settings['KAFKA_PORT']}",
-            request_timeout_ms=2000,
-        )
-    except KafkaError:
-        return False
-    try:
-        admin.describe_cluster()
-        return True
-    except KafkaError:
-        return False
-    finally:
-        admin.close()
+    return cluster_answers(admin_client(f"127.0.0.1:{settings['KAFKA_PORT']}"))
 
 
 def _http_ok(url: str) -> bool:
@@ -183,27 +166,13 @@ def saga_group_checks(settings: Settings) -> dict[str, bool]:
     """Each saga group is Stable with one member per instance of its service. A group that
     is still forming (after `make up`, or after Kafka came back) holds its events back, so
     a load run or a sale measured then would measure the rebalance, not the shop."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from shopctl.kafka_admin import admin_client, stable_members
 
-    stable = dict.fromkeys(SAGA_GROUPS, False)
-    if not _tcp_open(settings["KAFKA_PORT"]):
-        return stable
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=f"127.0.0.1:{settings['KAFKA_PORT']}", request_timeout_ms=3000
-        )
-    except KafkaError:
-        return stable
-    try:
-        for group, found in admin.describe_groups(list(SAGA_GROUPS)).items():
-            members = int(settings[f"{group.upper()}_INSTANCES"])
-            stable[group] = found["group_state"] == "Stable" and len(found["members"]) == members
-    except KafkaError:
-        pass
-    finally:
-        admin.close()
-    return stable
+    members = stable_members(admin_client(f"127.0.0.1:{settings['KAFKA_PORT']}"), SAGA_GROUPS)
+    return {
+        group: members[group] == int(settings[f"{group.upper()}_INSTANCES"])
+        for group in SAGA_GROUPS
+    }
 
 
 def wait_for_saga(settings: Settings, timeout: float = 120) -> None:

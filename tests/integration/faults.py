@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import psycopg
-from kafka import KafkaConsumer
 
+from kit.kafka import printable
 from shopctl.local import LocalStack
 from shopctl.topology import database_url
+from tests.integration.kafka_io import read_to_end
 from tests.integration.test_auth import bearer, login
 
 # A serialization failure: a transient fault as Postgres itself reports one.
@@ -82,27 +83,8 @@ def reservation(stack: LocalStack, order_id: str) -> tuple[str | None, dict[str,
 
 def dead_letters(stack: LocalStack, topic: str) -> list[str]:
     """The keys of every record in `topic`'s dead-letter topic, read to its end."""
-    consumer = KafkaConsumer(
-        f"{topic}.dlq",
-        bootstrap_servers=f"127.0.0.1:{stack.settings['KAFKA_PORT']}",
-        group_id=f"test-dlq-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    keys: list[str] = []
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                keys += [r.key.decode(errors="replace") for r in records if r.key is not None]
-            assigned = consumer.assignment()
-            if assigned:
-                ends = consumer.end_offsets(list(assigned))
-                if all(consumer.position(p) >= ends[p] for p in assigned):
-                    return keys
-        raise AssertionError(f"{topic}.dlq could not be read to its end")
-    finally:
-        consumer.close()
+    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    return [printable(m.key()) for m in read_to_end(bootstrap, f"{topic}.dlq") if m.key()]
 
 
 def pid_of(stack: LocalStack, name: str) -> int:

@@ -1,12 +1,13 @@
 import time
 import uuid
+from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import Consumer, Message
 
 from kit.kafka import consume, consumer_config, decode_record, ensure_topics, producer_config
 from shopctl.local import LocalStack
+from tests.integration.kafka_io import produce
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +25,18 @@ def topic(bootstrap: str) -> str:
     return name
 
 
-def _consume_until(consumer: KafkaConsumer, want: int, handle: object) -> None:
-    deadline = time.monotonic() + 30
-    seen: list[ConsumerRecord] = []
+def _member(bootstrap: str, topic: str, group: str, name: str) -> Consumer:
+    consumer = Consumer(consumer_config(bootstrap, group, name))
+    consumer.subscribe([topic])
+    return consumer
 
-    def collect(record: ConsumerRecord) -> None:
-        handle(record)  # type: ignore[operator]
+
+def _consume_until(consumer: Consumer, want: int, handle: Any) -> None:
+    deadline = time.monotonic() + 30
+    seen: list[Message] = []
+
+    def collect(record: Message) -> None:
+        handle(record)
         seen.append(record)
 
     consume(
@@ -41,45 +48,43 @@ def _consume_until(consumer: KafkaConsumer, want: int, handle: object) -> None:
 
 def test_acks_all_message_reaches_a_consumer_group(bootstrap: str, topic: str) -> None:
     config = producer_config(bootstrap, "it-producer")
-    assert config["acks"] == "all" and config["enable_idempotence"] is True
-    producer = KafkaProducer(**config)
+    assert config["acks"] == "all" and config["enable.idempotence"] is True
     order_id = str(uuid.uuid4())
-    metadata = producer.send(topic, key=order_id, value={"type": "order.created"}).get(10)
-    producer.close()
-    assert metadata.offset >= 0
+    produce(bootstrap, topic, [(order_id, {"type": "order.created"})])
 
-    group = f"group-{uuid.uuid4().hex[:8]}"
-    consumer = KafkaConsumer(topic, **consumer_config(bootstrap, group, "it-consumer"))
-    received: list[ConsumerRecord] = []
+    consumer = _member(bootstrap, topic, f"group-{uuid.uuid4().hex[:8]}", "it-consumer")
+    received: list[Message] = []
     _consume_until(consumer, 1, received.append)
     consumer.close()
-    assert [decode_record(r.key, r.value) for r in received] == [
+    assert [decode_record(r.key(), r.value()) for r in received] == [
         (order_id, {"type": "order.created"})
     ]
 
 
 def test_offsets_move_only_after_the_handler_succeeds(bootstrap: str, topic: str) -> None:
-    producer = KafkaProducer(**producer_config(bootstrap, "it-producer"))
-    producer.send(topic, key="k", value={"n": 1}).get(10)
-    producer.close()
+    produce(bootstrap, topic, [("k", {"n": 1})])
     group = f"group-{uuid.uuid4().hex[:8]}"
 
-    def fail(record: ConsumerRecord) -> None:
+    def fail(record: Message) -> None:
         raise RuntimeError("handler crashed before its effect was committed")
 
-    first = KafkaConsumer(topic, **consumer_config(bootstrap, group, "it-first"))
+    first = _member(bootstrap, topic, group, "it-first")
     with pytest.raises(RuntimeError):
         _consume_until(first, 1, fail)
-    first.close(autocommit=False)
+    first.close()
 
     # The same group sees the record again: nothing was committed for it.
-    second = KafkaConsumer(topic, **consumer_config(bootstrap, group, "it-second"))
-    redelivered: list[ConsumerRecord] = []
+    second = _member(bootstrap, topic, group, "it-second")
+    redelivered: list[Message] = []
     _consume_until(second, 1, redelivered.append)
     second.close()
-    assert [decode_record(r.key, r.value)[1] for r in redelivered] == [{"n": 1}]
+    assert [decode_record(r.key(), r.value())[1] for r in redelivered] == [{"n": 1}]
 
     # ...and once handled and committed, a third member of the group gets nothing.
-    third = KafkaConsumer(topic, **consumer_config(bootstrap, group, "it-third"))
-    assert not third.poll(timeout_ms=3000)
+    third = _member(bootstrap, topic, group, "it-third")
+    deadline = time.monotonic() + 5
+    extra: list[Message] = []
+    while time.monotonic() < deadline:
+        extra += [m for m in third.consume(10, 0.5) if not m.error()]
     third.close()
+    assert extra == []

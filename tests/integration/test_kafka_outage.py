@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaProducer
 
+from shopctl.kafka_admin import admin_client, cluster_answers
 from shopctl.local import LocalStack
+from shopctl.readiness import SAGA_GROUPS, saga_group_checks
 from tests.integration.faults import admin, dead_letters, wait_for
+from tests.integration.kafka_io import partitions, produce
 from tests.integration.test_auth import bearer, login, new_user
 from tests.integration.test_checkout import checkout, shopper, wait_status
 
@@ -118,12 +120,10 @@ def test_an_undecodable_record_is_dead_lettered_and_the_partition_moves_on(
     stack: LocalStack,
 ) -> None:
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
-    producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.settings['KAFKA_PORT']}")
+    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
     key = uuid.uuid4().hex.encode() + b"\xff\xfe"
-    for partition in range(len(producer.partitions_for("order-events"))):
-        producer.send("order-events", key=key, value=b"\xff not json", partition=partition)
-    producer.flush(10)
-    producer.close()
+    for partition in range(partitions(bootstrap, "order-events")):
+        produce(bootstrap, "order-events", [(key, b"\xff not json")], partition=partition)
     with httpx.Client(base_url=gateway, timeout=30) as gw:
         user = shopper(gw, product="steel-table")
         order_id = checkout(gw, user, "tok_visa").json()["id"]
@@ -134,3 +134,53 @@ def test_an_undecodable_record_is_dead_lettered_and_the_partition_moves_on(
         20,
         "the undecodable records are dead-lettered",
     )
+
+
+def _event_instances(stack: LocalStack) -> dict[str, int]:
+    """Process id of every instance that consumes events, as supervisord started it."""
+    names = {i.id for s in SAGA_GROUPS for i in stack.topology.instances(s)}
+    return {p["name"]: p["pid"] for p in stack.supervisor.processes() if p["name"] in names}
+
+
+def _seconds_until(condition: Any, limit: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < limit, f"not within {limit}s"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_consumers_resume_after_kafka_restarts_without_restarting_the_instance(
+    stack: LocalStack,
+) -> None:
+    before = _event_instances(stack)
+    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    _kill_and_hold(stack, "kafka")
+    try:
+        time.sleep(12)  # longer than a session: the broker forgets nothing, members reconnect
+    finally:
+        stack.supervisor.start("kafka")
+    _seconds_until(lambda: cluster_answers(admin_client(bootstrap)), 60)
+    resumed = _seconds_until(lambda: all(saga_group_checks(stack.settings).values()), 30)
+    gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
+    with httpx.Client(base_url=gateway, timeout=30) as gw:
+        user = shopper(gw, product="steel-table")
+        started = time.monotonic()
+        order_id = checkout(gw, user, "tok_visa").json()["id"]
+        assert wait_status(gw, user, order_id, timeout=30)["status"] == "CONFIRMED"
+        confirmed = time.monotonic() - started
+    print(f"\ngroups stable {resumed:.1f}s after Kafka answered; a checkout took {confirmed:.1f}s")
+    assert resumed <= 10
+    assert _event_instances(stack) == before, "an instance was restarted"
+
+
+def test_consumer_groups_are_stable_soon_after_their_instances_start(stack: LocalStack) -> None:
+    instances = [i.id for s in SAGA_GROUPS for i in stack.topology.instances(s)]
+    for name in instances:
+        stack.supervisor.stop(name)
+    for name in instances:
+        stack.supervisor.start(name)
+    stack.wait_ready()
+    stable = _seconds_until(lambda: all(saga_group_checks(stack.settings).values()), 30)
+    print(f"\nsaga groups stable {stable:.1f}s after every instance was ready")
+    assert stable <= 5

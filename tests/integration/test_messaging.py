@@ -10,15 +10,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
 from psycopg import AsyncConnection
 
 from kit import EventProducer, Postgres, ServiceSettings
 from kit.consumer import EventConsumer
 from kit.events import Event
-from kit.kafka import consumer_config, decode_record, ensure_topics, producer_config
+from kit.kafka import ensure_topics
 from kit.outbox import OutboxRelay, add_to_outbox
 from shopctl.local import LocalStack
+from tests.integration.kafka_io import produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -53,28 +53,12 @@ async def harness(stack: LocalStack, tmp_path: Path) -> AsyncIterator[Harness]:
     await producer.start()
     try:
         await asyncio.wait_for(db.migrated.wait(), 30)
-        for _ in range(100):
-            if producer._producer is not None:
-                break
-            await asyncio.sleep(0.1)
         yield Harness(db, producer, bootstrap, topic)
     finally:
         await producer.stop()
         await db.stop()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-def read_topic(bootstrap: str, topic: str, want: int) -> list[tuple[str, object]]:
-    consumer = KafkaConsumer(topic, **consumer_config(bootstrap, f"it-{uuid.uuid4()}", "it"))
-    seen: list[tuple[str, object]] = []
-    for _ in range(60):
-        for records in consumer.poll(timeout_ms=500).values():
-            seen += [decode_record(r.key, r.value) for r in records]
-        if len(seen) >= want:
-            break
-    consumer.close()
-    return seen
 
 
 async def test_only_committed_events_leave_and_in_order(harness: Harness) -> None:
@@ -124,15 +108,9 @@ async def test_each_event_takes_effect_once_and_failures_are_dead_lettered(
         for _ in range(20)
     ]
     poison = Event(type="order.exploded", key="k", data={}, producer="kit-it")
-    raw = KafkaProducer(**producer_config(harness.bootstrap, "it-raw"))
-    for event in [*events, *events[:10], poison]:  # the first ten delivered twice
-        raw.send(harness.topic, key=event.key, value=event.envelope())
-    raw.flush()
-    raw.close()
-    junk = KafkaProducer(bootstrap_servers=harness.bootstrap)
-    junk.send(harness.topic, key=b"junk", value=b"{not json")
-    junk.flush()
-    junk.close()
+    # The first ten delivered twice, then a poison event and a record that is not JSON.
+    twice = [(event.key, event.envelope()) for event in [*events, *events[:10], poison]]
+    produce(harness.bootstrap, harness.topic, [*twice, (b"junk", b"{not json")])
 
     consumer = EventConsumer(
         db=harness.db,
@@ -176,18 +154,15 @@ async def test_dead_letters_can_be_replayed_to_their_topic(harness: Harness) -> 
     from shopctl.dlq import replay
 
     event = Event(type="order.created", key="k-replay", data={"n": 1}, producer="kit-it")
-    raw = KafkaProducer(**producer_config(harness.bootstrap, "it-raw"))
     dlq = f"{harness.topic}.dlq"
-    raw.send(
+    produce(
+        harness.bootstrap,
         dlq,
-        key="k-replay",
-        value={"reason": "x", "topic": harness.topic, "record": event.envelope()},
+        [
+            ("k-replay", {"reason": "x", "topic": harness.topic, "record": event.envelope()}),
+            ("junk", {"reason": "not JSON", "topic": harness.topic, "record": "{not json"}),
+        ],
     )
-    raw.send(
-        dlq, key="junk", value={"reason": "not JSON", "topic": harness.topic, "record": "{not json"}
-    )
-    raw.flush()
-    raw.close()
     assert await asyncio.to_thread(replay, harness.bootstrap, dlq) == (1, 1)
     assert await asyncio.to_thread(replay, harness.bootstrap, dlq) == (0, 0)  # once
     back = await asyncio.to_thread(read_topic, harness.bootstrap, harness.topic, 1)

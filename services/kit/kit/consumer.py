@@ -14,18 +14,18 @@ stays in its group. Any other failure is a defect for a person to look at: after
 reason, and consumption moves on; a record that cannot be decoded or parsed goes there at
 once.
 
-kafka-python 3.0.12 can wedge a consumer for good inside its group join after the broker
-was away (poll() stops honouring its timeout). Crash-only remedy: a watchdog sees polls
-stop and restarts the instance gracefully (SIGTERM: deregister, drain, exit), and the
-supervisor (supervisord, or Docker's restart policy) starts it again with fresh state.
-
-kafka-python's consumer is synchronous, so it polls in a worker thread and hands each
-record to the event loop, waiting for the result before the next.
+librdkafka's consumer polls in a worker thread (its calls block up to their timeout) and
+hands each record to the event loop, waiting for the result before the next, so one
+partition's events are handled in order. librdkafka reconnects by itself after a broker
+outage and `consume()` always returns within its timeout; a watchdog that restarts the
+instance (SIGTERM: deregister, drain, exit; the supervisor starts it again) stays as the
+last resort should a poll ever stop coming back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -36,8 +36,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Gauge
 from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
@@ -48,6 +47,9 @@ from kit.events import Event, MalformedEvent
 from kit.kafka import EventProducer, UndecodableRecord, consumer_config, decode_record, printable
 
 log = logging.getLogger("kit.consumer")
+
+MAX_RECORDS = 100
+POLL_TIMEOUT_S = 0.5
 
 Handler = Callable[[AsyncConnection, Event], Awaitable[None]]
 T = TypeVar("T")
@@ -141,13 +143,6 @@ class EventConsumer:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(self.db.migrated.wait(), self._loop).result()
         while not self._stopping.is_set():
-            # kafka-python 3.0's poll() can block for good in its group join when the
-            # consumer was created before the broker was ready; so join only once the
-            # broker answers a cluster query.
-            self._last_progress = time.monotonic()  # waiting for the broker is not wedged
-            if not self._run_quietly(self.producer.check()):
-                time.sleep(1)
-                continue
             try:
                 self._consume_until_stopped()
             except Exception:
@@ -156,53 +151,77 @@ class EventConsumer:
 
     def _consume_until_stopped(self) -> None:
         config = consumer_config(self.bootstrap_servers, self.group, f"{self.service}-{self.group}")
-        consumer = KafkaConsumer(*self.topics, **config)
+        consumer = Consumer(config)
+        consumer.subscribe(self.topics, on_revoke=self._forget_lag)
         try:
             while not self._stopping.is_set():
                 self._last_progress = time.monotonic()
-                batches = consumer.poll(timeout_ms=500)
-                done: dict[TopicPartition, OffsetAndMetadata] = {}
-                for partition, records in batches.items():
-                    for record in records:
-                        if not self._run(self._process(record)):
-                            # Still failing for a passing reason: read it again on a
-                            # later poll; the records after it wait (order per key).
-                            consumer.seek(partition, record.offset)
-                            break
-                        done[partition] = OffsetAndMetadata(record.offset + 1, "", -1)
+                done: dict[tuple[str, int], int] = {}
+                held: set[tuple[str, int]] = set()
+                for message in consumer.consume(MAX_RECORDS, POLL_TIMEOUT_S):
+                    if message.error():
+                        log.warning("consumer error", extra={"error": str(message.error())})
+                        continue
+                    topic, n, offset = message.topic(), message.partition(), message.offset()
+                    assert topic is not None and n is not None and offset is not None
+                    if (topic, n) in held:
+                        continue
+                    if not self._run(self._process(message)):
+                        # Still failing for a passing reason: read it again on a later
+                        # poll; the records after it wait (order per key).
+                        held.add((topic, n))
+                        with contextlib.suppress(KafkaException):
+                            # Refused only for a partition just taken away: its next
+                            # owner starts from the last committed offset anyway.
+                            consumer.seek(TopicPartition(topic, n, offset))
+                        continue
+                    done[(topic, n)] = offset + 1
                 if done:
-                    consumer.commit(done)
+                    self._commit(consumer, done)
                 self._export_lag(consumer)
         finally:
-            consumer.close(autocommit=False)
+            consumer.close()
 
-    def _run_quietly(self, coroutine: Coroutine[Any, Any, None]) -> bool:
+    def _commit(self, consumer: Consumer, done: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(topic, n, offset) for (topic, n), offset in done.items()]
         try:
-            self._run(coroutine)
-        except Exception:
-            return False
-        return True
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # The broker away, or the partition moved to another member: its records come
+            # again, and the inbox (processed_events) makes the second delivery a no-op.
+            log.warning("offsets not committed", extra={"group": self.group, "error": str(exc)})
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
-    def _export_lag(self, consumer: KafkaConsumer) -> None:
-        assigned: set[TopicPartition] = consumer.assignment()
+    def _export_lag(self, consumer: Consumer) -> None:
+        """Records behind the end of each assigned partition, from the high watermark
+        librdkafka keeps from its fetches (no request to the broker)."""
+        assigned = consumer.assignment()
         if not assigned:
             return
-        ends = consumer.end_offsets(list(assigned))
-        for partition in assigned:
-            behind = ends[partition] - consumer.position(partition)
-            LAG.labels(self.service, self.group, partition.topic, partition.partition).set(behind)
+        for partition in consumer.position(assigned):
+            _, high = consumer.get_watermark_offsets(partition, cached=True)
+            if high >= 0 and partition.offset >= 0:
+                LAG.labels(self.service, self.group, partition.topic, partition.partition).set(
+                    high - partition.offset
+                )
+
+    def _forget_lag(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """A partition that moved to another member is that member's to report."""
+        for partition in partitions:
+            labels = (self.service, self.group, partition.topic, str(partition.partition))
+            with contextlib.suppress(KeyError):
+                LAG.remove(*labels)
 
     # -- one record, on the event loop ----------------------------------------------
 
-    async def _process(self, record: Any) -> bool:
+    async def _process(self, record: Message) -> bool:
         """True once the record is done with (handled, a duplicate, or dead-lettered);
         False when a transient failure outlasted the patience: poll it again later."""
         try:
-            _, value = decode_record(record.key, record.value)
+            _, value = decode_record(record.key(), record.value())
             event = Event.from_envelope(value)
         except (UndecodableRecord, MalformedEvent) as exc:
             await self._dead_letter(record, reason=str(exc))
@@ -250,22 +269,23 @@ class EventConsumer:
             await self.handle(conn, event)
         return "handled"
 
-    async def _dead_letter(self, record: Any, *, reason: str) -> None:
+    async def _dead_letter(self, record: Message, *, reason: str) -> None:
+        key, value, topic = record.key(), record.value(), record.topic()
         try:
-            _, original = decode_record(record.key, record.value)
+            _, original = decode_record(key, value)
         except UndecodableRecord:
-            original = printable(record.value)
+            original = printable(value)
         await self.producer.publish(
-            f"{record.topic}.dlq",
-            key=printable(record.key),
+            f"{topic}.dlq",
+            key=printable(key),
             value={
                 "reason": reason,
                 "group": self.group,
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
+                "topic": topic,
+                "partition": record.partition(),
+                "offset": record.offset(),
                 "record": original,
             },
         )
         EVENTS.labels(self.service, self.group, "dead_lettered").inc()
-        log.error("event dead-lettered", extra={"topic": record.topic, "reason": reason})
+        log.error("event dead-lettered", extra={"topic": topic, "reason": reason})

@@ -1,23 +1,33 @@
-"""Kafka on kafka-python: a producer that only reports success once every in-sync replica
-has the record (acks=all, idempotent, so broker-side retries never duplicate), consumers
-that commit offsets by hand after their work is done, and topic creation.
+"""Kafka on confluent-kafka (librdkafka, bundled in its wheel): a producer that only
+reports success once every in-sync replica has the record (acks=all, idempotent, so
+broker-side retries never duplicate), consumers that commit offsets by hand after their
+work is done, and topic creation.
 
-kafka-python is synchronous; blocking calls run in worker threads with explicit timeouts
-so the event loop never waits on a broker.
+Why librdkafka and not kafka-python: kafka-python 3.0.12 could block for good inside a
+consumer's group join after the broker was away (its issue #3121, fixed only on its main
+branch), so a Kafka restart left consumers wedged until a watchdog restarted the whole
+instance. librdkafka reconnects in its own threads; `poll()` and `consume()` always return
+within their timeout, whatever the broker does. Consumers use the KIP-848 group protocol
+(`group.protocol=consumer`): the broker assigns partitions incrementally, so a group is
+stable within a heartbeat of its members joining instead of after a stop-the-world
+rebalance.
+
+librdkafka's calls either return at once (produce) or take an explicit timeout; the few
+that wait on the broker run in worker threads so the event loop never does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.serializer import Serializer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from kit.errors import DependencyUnavailable
 from kit.settings import ServiceSettings
@@ -25,22 +35,22 @@ from kit.settings import ServiceSettings
 log = logging.getLogger("kit.kafka")
 
 REQUEST_TIMEOUT_MS = 5000
-
-
-class KeySerde(Serializer):  # type: ignore[misc]
-    """Record keys are strings (an order id), so all of one order's events share a partition."""
-
-    def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes | None:
-        return None if data is None else str(data).encode()
-
-
-class JsonSerde(Serializer):  # type: ignore[misc]
-    def serialize(self, topic: str, headers: list[tuple[str, bytes]], data: Any) -> bytes:
-        return json.dumps(data, separators=(",", ":")).encode()
+# A record not on every in-sync replica within this is reported failed: the caller gets a
+# 503, or the outbox keeps the row and the relay sends it again later.
+DELIVERY_TIMEOUT_MS = 10_000
 
 
 class UndecodableRecord(ValueError):
     pass
+
+
+def encode_key(key: str | None) -> bytes | None:
+    """Record keys are strings (an order id), so all of one order's events share a partition."""
+    return None if key is None else str(key).encode()
+
+
+def encode_value(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(value), separators=(",", ":")).encode()
 
 
 def decode_record(key: bytes | None, value: bytes | None) -> tuple[str, Any]:
@@ -59,40 +69,56 @@ def decode_record(key: bytes | None, value: bytes | None) -> tuple[str, Any]:
         raise UndecodableRecord(f"the value is not JSON: {exc}") from exc
 
 
-def printable(data: bytes | None) -> str:
+def printable(data: bytes | str | None) -> str:
     """Bytes as text for a dead-letter entry, whatever they hold."""
+    if isinstance(data, str):
+        return data
     return "" if data is None else data.decode("utf-8", errors="replace")
+
+
+def _log_error(error: KafkaError) -> None:
+    # librdkafka reports a broker that is away here and keeps reconnecting by itself.
+    log.warning("kafka client error", extra={"error": str(error), "fatal": error.fatal()})
+
+
+def _client_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "client.id": client_id,
+        "socket.connection.setup.timeout.ms": REQUEST_TIMEOUT_MS,
+        # Come back within a second of the broker: the default backoff grows to 10 s.
+        "reconnect.backoff.ms": 100,
+        "reconnect.backoff.max.ms": 1000,
+        "error_cb": _log_error,
+        "logger": logging.getLogger("kit.kafka.librdkafka"),
+    }
 
 
 def producer_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
     return {
-        "bootstrap_servers": bootstrap_servers.split(","),
-        "client_id": client_id,
+        **_client_config(bootstrap_servers, client_id),
         "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": 5,
-        "request_timeout_ms": REQUEST_TIMEOUT_MS,
-        "max_block_ms": REQUEST_TIMEOUT_MS,
-        "key_serializer": KeySerde(),
-        "value_serializer": JsonSerde(),
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "request.timeout.ms": REQUEST_TIMEOUT_MS,
+        "message.timeout.ms": DELIVERY_TIMEOUT_MS,
     }
 
 
 def consumer_config(bootstrap_servers: str, group_id: str, client_id: str) -> dict[str, Any]:
     return {
-        "bootstrap_servers": bootstrap_servers.split(","),
-        "group_id": group_id,
-        "client_id": client_id,
+        **_client_config(bootstrap_servers, client_id),
+        "group.id": group_id,
+        # KIP-848: the broker drives assignment; session and heartbeat times are the
+        # broker's (group.consumer.* in server.properties: a member that died without
+        # leaving is noticed within 6 s).
+        "group.protocol": "consumer",
         # Offsets move only after the handler's effect is committed: a crash in between
         # means redelivery, which consumers absorb by recording event ids.
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "request_timeout_ms": 30000,
-        # A member that died without leaving (kill -9) is noticed within 6 s, the broker's
-        # minimum, so its partitions move on quickly; handling a batch may take 2 minutes.
-        "session_timeout_ms": 6000,
-        "heartbeat_interval_ms": 2000,
-        "max_poll_interval_ms": 120_000,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # Handling one poll's records may take 2 minutes (a dependency retried with backoff).
+        "max.poll.interval.ms": 120_000,
     }
 
 
@@ -100,50 +126,47 @@ def ensure_topics(
     bootstrap_servers: str, topics: Mapping[str, int], *, replication_factor: int = 1
 ) -> list[str]:
     """Create missing topics with explicit partition counts; return the ones created."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers.split(","),
-        client_id="shopstack-topics",
-        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    admin = AdminClient(_client_config(bootstrap_servers, "shopstack-topics"))
+    timeout = REQUEST_TIMEOUT_MS / 1000
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = {name: n for name, n in topics.items() if name not in existing}
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(name, n, replication_factor) for name, n in missing.items()],
+        request_timeout=timeout,
     )
-    try:
-        existing = set(admin.list_topics())
-        missing = {name: n for name, n in topics.items() if name not in existing}
-        if missing:
+    for future in futures.values():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
             # Another process may create a topic between our list and our create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(
-                    {
-                        name: {"num_partitions": n, "replication_factor": replication_factor}
-                        for name, n in missing.items()
-                    }
-                )
-        return sorted(missing)
-    finally:
-        admin.close()
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return sorted(missing)
 
 
 def consume(
-    consumer: KafkaConsumer,
-    handle: Callable[[Any], None],
+    consumer: Consumer,
+    handle: Callable[[Message], None],
     *,
     should_stop: Callable[[], bool],
-    poll_timeout_ms: int = 500,
+    poll_timeout_s: float = 0.5,
 ) -> None:
     """Poll, hand each record to `handle`, and commit the batch's offsets only after every
     record in it was handled. A handler that raises leaves the offsets where they were."""
     while not should_stop():
-        batches = consumer.poll(timeout_ms=poll_timeout_ms)
-        if not batches:
+        messages = [m for m in consumer.consume(100, poll_timeout_s) if not m.error()]
+        if not messages:
             continue
-        for records in batches.values():
-            for record in records:
-                handle(record)
-        consumer.commit()
+        for message in messages:
+            handle(message)
+        consumer.commit(asynchronous=False)
 
 
 class EventProducer:
-    """The instance's Kafka producer, as a component: it connects in the background and
-    `/health/ready` reports the broker's state."""
+    """The instance's Kafka producer, as a component: librdkafka connects (and reconnects)
+    in the background, and `/health/ready` reports the broker's state."""
 
     name = "kafka"
 
@@ -156,36 +179,26 @@ class EventProducer:
         self.bootstrap_servers = settings.kafka_bootstrap_servers
         self.client_id = settings.instance
         self.timeout = settings.dependency_timeout_seconds
-        self._producer: KafkaProducer | None = None
-        self._admin: KafkaAdminClient | None = None
-        self._connector: asyncio.Task[None] | None = None
+        self._producer: Producer | None = None
+        self._stopping = threading.Event()
+        self._poller: threading.Thread | None = None
         self._check_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self._connector = asyncio.create_task(self._connect_when_reachable())
-
-    async def _connect_when_reachable(self) -> None:
-        delay = 0.5
-        while self._producer is None:
-            try:
-                self._producer = await asyncio.to_thread(self._connect)
-            except KafkaError as exc:
-                log.warning("kafka not reachable yet", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
-
-    def _connect(self) -> KafkaProducer:
-        self._admin = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers.split(","),
-            client_id=f"{self.client_id}-health",
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
+        self._producer = Producer(producer_config(self.bootstrap_servers, self.client_id))
+        self._poller = threading.Thread(
+            target=self._serve_callbacks, name="kafka-delivery", daemon=True
         )
-        return KafkaProducer(**producer_config(self.bootstrap_servers, self.client_id))
+        self._poller.start()
+
+    def _serve_callbacks(self) -> None:
+        """Delivery reports arrive through poll(); they resolve the publishers' futures."""
+        assert self._producer is not None
+        while not self._stopping.is_set():
+            self._producer.poll(0.1)
 
     async def publish(self, topic: str, *, key: str, value: Mapping[str, Any]) -> None:
         """Return once the record is on every in-sync replica; a 503 if Kafka is away."""
-        if self._producer is None:
-            raise DependencyUnavailable("kafka")
         await self.publish_many([(topic, key, value)])
 
     async def publish_many(self, records: list[tuple[str, str, Mapping[str, Any]]]) -> None:
@@ -193,31 +206,59 @@ class EventProducer:
         in-sync replicas. The idempotent producer keeps their order within a partition."""
         if self._producer is None:
             raise DependencyUnavailable("kafka")
-        producer = self._producer
+        loop = asyncio.get_running_loop()
+        deliveries: list[asyncio.Future[None]] = []
 
-        def send_and_wait() -> None:
-            # send() itself can block for up to max_block_ms while it fetches metadata
-            # from a broker that is away, so it runs here too, never on the event loop.
-            futures = [producer.send(t, key=k, value=dict(v)) for t, k, v in records]
-            for future in futures:
-                future.get(REQUEST_TIMEOUT_MS / 1000)
+        def reporter(future: asyncio.Future[None]) -> Callable[[KafkaError | None, Any], None]:
+            def report(error: KafkaError | None, _message: Any) -> None:
+                loop.call_soon_threadsafe(_settle, future, error)
+
+            return report
 
         try:
-            await asyncio.to_thread(send_and_wait)
-        except KafkaError as exc:
+            for topic, key, value in records:
+                future: asyncio.Future[None] = loop.create_future()
+                self._producer.produce(
+                    topic,
+                    value=encode_value(value),
+                    key=encode_key(key),
+                    on_delivery=reporter(future),
+                )
+                deliveries.append(future)
+        except (BufferError, KafkaException) as exc:
+            # The local queue is full (the broker has been away a while), or the topic is
+            # unknown: nothing more is sent; the ones already queued settle on their own.
+            raise DependencyUnavailable("kafka") from exc
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*deliveries), DELIVERY_TIMEOUT_MS / 1000 + self.timeout
+            )
+        except (KafkaException, TimeoutError) as exc:
             raise DependencyUnavailable("kafka") from exc
 
     async def check(self) -> None:
-        if self._producer is None or self._admin is None:
-            raise RuntimeError("not connected yet")
-        admin = self._admin
-        # One check at a time: a hung broker must not pile up blocked threads.
+        if self._producer is None:
+            raise RuntimeError("not started")
+        producer = self._producer
+        # One check at a time: a hung broker must not pile up blocked threads. A metadata
+        # request needs a broker that answers; librdkafka's own timeout bounds it.
         async with self._check_lock:
-            await asyncio.wait_for(asyncio.to_thread(admin.describe_cluster), self.timeout)
+            await asyncio.wait_for(
+                asyncio.to_thread(producer.list_topics, timeout=self.timeout), self.timeout + 1
+            )
 
     async def stop(self) -> None:
-        if self._connector:
-            self._connector.cancel()
-        for client in (self._producer, self._admin):
-            if client is not None:
-                await asyncio.to_thread(client.close)
+        self._stopping.set()
+        if self._poller is not None:
+            await asyncio.to_thread(self._poller.join, 5)
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.flush, self.timeout)
+
+
+def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(KafkaException(error))
