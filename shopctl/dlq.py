@@ -13,6 +13,7 @@ from kit.kafka import (
     decode_record,
     encode_key,
     encode_value,
+    next_records,
     producer_config,
 )
 
@@ -34,7 +35,7 @@ def replay(bootstrap_servers: str, dlq_topic: str) -> tuple[int, int]:
     try:
         # The first poll also waits for the group to hand this member its partitions.
         timeout = 10.0
-        while records := [r for r in consumer.consume(100, timeout) if not r.error()]:
+        while records := next_records(consumer, 100, timeout):
             timeout = 3.0
             for record in records:
                 try:

@@ -11,7 +11,14 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
 
-from kit.kafka import consumer_config, decode_record, encode_key, encode_value, producer_config
+from kit.kafka import (
+    consumer_config,
+    decode_record,
+    encode_key,
+    encode_value,
+    next_records,
+    producer_config,
+)
 
 Value = bytes | Mapping[str, Any]
 
@@ -51,7 +58,7 @@ def read_to_end(bootstrap: str, topic: str, timeout: float = 30) -> list[Message
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            seen += [m for m in consumer.consume(100, 0.5) if not m.error()]
+            seen += next_records(consumer, 100, 0.5)
             assigned = consumer.assignment()
             if not assigned:
                 continue
@@ -72,11 +79,7 @@ def read_topic(bootstrap: str, topic: str, want: int, timeout: float = 30) -> li
     deadline = time.monotonic() + timeout
     try:
         while len(seen) < want and time.monotonic() < deadline:
-            seen += [
-                decode_record(m.key(), m.value())
-                for m in consumer.consume(100, 0.5)
-                if not m.error()
-            ]
+            seen += [decode_record(m.key(), m.value()) for m in next_records(consumer, 100, 0.5)]
     finally:
         consumer.close()
     return seen

@@ -126,7 +126,9 @@ def test_an_undecodable_record_is_dead_lettered_and_the_partition_moves_on(
         produce(bootstrap, "order-events", [(key, b"\xff not json")], partition=partition)
     with httpx.Client(base_url=gateway, timeout=30) as gw:
         user = shopper(gw, product="steel-table")
-        order_id = checkout(gw, user, "tok_visa").json()["id"]
+        placed = checkout(gw, user, "tok_visa")
+        assert placed.status_code == 202, placed.text
+        order_id = placed.json()["id"]
         assert wait_status(gw, user, order_id, timeout=30)["status"] == "CONFIRMED"
     printable = key.decode(errors="replace")
     wait_for(
@@ -164,10 +166,12 @@ def test_consumers_resume_after_kafka_restarts_without_restarting_the_instance(
     resumed = _seconds_until(lambda: all(saga_group_checks(stack.settings).values()), 30)
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
     with httpx.Client(base_url=gateway, timeout=30) as gw:
-        user = shopper(gw, product="steel-table")
+        gw.patch("/products/steel-desk", json={"stock": 100}, headers=admin(gw, stack))
+        user = shopper(gw, product="steel-desk")
         started = time.monotonic()
-        order_id = checkout(gw, user, "tok_visa").json()["id"]
-        assert wait_status(gw, user, order_id, timeout=30)["status"] == "CONFIRMED"
+        placed = checkout(gw, user, "tok_visa")
+        assert placed.status_code == 202, placed.text
+        assert wait_status(gw, user, placed.json()["id"], timeout=30)["status"] == "CONFIRMED"
         confirmed = time.monotonic() - started
     print(f"\ngroups stable {resumed:.1f}s after Kafka answered; a checkout took {confirmed:.1f}s")
     assert resumed <= 10

@@ -44,7 +44,14 @@ from psycopg_pool import PoolTimeout
 from kit.db import Postgres
 from kit.errors import DependencyUnavailable, TransientFailure
 from kit.events import Event, MalformedEvent
-from kit.kafka import EventProducer, UndecodableRecord, consumer_config, decode_record, printable
+from kit.kafka import (
+    EventProducer,
+    UndecodableRecord,
+    consumer_config,
+    decode_record,
+    next_records,
+    printable,
+)
 
 log = logging.getLogger("kit.consumer")
 
@@ -158,10 +165,7 @@ class EventConsumer:
                 self._last_progress = time.monotonic()
                 done: dict[tuple[str, int], int] = {}
                 held: set[tuple[str, int]] = set()
-                for message in consumer.consume(MAX_RECORDS, POLL_TIMEOUT_S):
-                    if message.error():
-                        log.warning("consumer error", extra={"error": str(message.error())})
-                        continue
+                for message in next_records(consumer, MAX_RECORDS, POLL_TIMEOUT_S):
                     topic, n, offset = message.topic(), message.partition(), message.offset()
                     assert topic is not None and n is not None and offset is not None
                     if (topic, n) in held:

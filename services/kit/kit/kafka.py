@@ -77,7 +77,10 @@ def printable(data: bytes | str | None) -> str:
 
 
 def _log_error(error: KafkaError) -> None:
-    # librdkafka reports a broker that is away here and keeps reconnecting by itself.
+    # librdkafka keeps reconnecting by itself. A refused connection comes again at every
+    # attempt; "all brokers down" says the same once, so only that one is logged.
+    if error.code() == KafkaError._TRANSPORT:
+        return
     log.warning("kafka client error", extra={"error": str(error), "fatal": error.fatal()})
 
 
@@ -91,6 +94,9 @@ def _client_config(bootstrap_servers: str, client_id: str) -> dict[str, Any]:
         "reconnect.backoff.max.ms": 1000,
         "error_cb": _log_error,
         "logger": logging.getLogger("kit.kafka.librdkafka"),
+        # librdkafka's own log repeats every failed connection at error level; errors
+        # reach _log_error instead, so its log keeps only what is critical.
+        "log_level": 2,
     }
 
 
@@ -146,6 +152,20 @@ def ensure_topics(
     return sorted(missing)
 
 
+def next_records(consumer: Consumer, most: int, timeout_s: float) -> list[Message]:
+    """The records ready now (up to `most`), waiting at most `timeout_s` for the first.
+    librdkafka's consume(n, timeout) waits for n records or the whole timeout, which
+    would hold every record back for the timeout when traffic is light."""
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    found = [first, *consumer.consume(most - 1, 0)] if most > 1 else [first]
+    errors = [m for m in found if m.error()]
+    for message in errors:
+        log.warning("consumer error", extra={"error": str(message.error())})
+    return [m for m in found if not m.error()]
+
+
 def consume(
     consumer: Consumer,
     handle: Callable[[Message], None],
@@ -156,7 +176,7 @@ def consume(
     """Poll, hand each record to `handle`, and commit the batch's offsets only after every
     record in it was handled. A handler that raises leaves the offsets where they were."""
     while not should_stop():
-        messages = [m for m in consumer.consume(100, poll_timeout_s) if not m.error()]
+        messages = next_records(consumer, 100, poll_timeout_s)
         if not messages:
             continue
         for message in messages:
