@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration verify load load-ui flash-sale capacity replay-dlq bench-auth bench-catalog bench-checkout dashboards generate clean
+.PHONY: help up down status logs test lint format unit static integration verify load load-ui flash-sale capacity chaos chaos-all replay-dlq bench-auth bench-catalog bench-checkout dashboards generate clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
@@ -68,6 +68,12 @@ flash-sale: $(STAMP) ## BUYERS (200) check out the last STOCK (50) units of one 
 
 capacity: $(STAMP) ## Highest open-loop checkout rate with POST-to-CONFIRMED p99 <= 500 ms and no errors (DURATION: seconds a step)
 	$(PY) -m shopctl capacity --duration "$(DURATION)"
+
+chaos: $(STAMP) ## List the chaos experiments, or run one under load: EXP=kafka-down [HOLD=seconds]
+	$(PY) -m shopctl chaos --exp "$(EXP)" --hold "$(HOLD)"
+
+chaos-all: $(STAMP) ## Every chaos experiment under load, then a report (.run/chaos/<time>/report.{md,html})
+	$(PY) -m shopctl chaos-all --hold "$(HOLD)"
 
 replay-dlq: $(STAMP) ## Send dead-lettered events back to their topic (TOPIC=order-events.dlq)
 	$(PY) -m shopctl replay-dlq --topic "$(TOPIC)"

@@ -45,6 +45,8 @@ USERS = Gauge("locust_users", "Users Locust runs now.", registry=REGISTRY)
 _environment: Environment | None = None
 # The same counts for the verdict (shopctl/load_gates.py), written at the end of the run.
 answers: dict[str, int] = {}
+# Orders the shop acknowledged (202) during the run: a chaos run checks that none is lost.
+acknowledged: list[str] = []
 _service_id = f"locust-{os.getpid()}"
 
 
@@ -118,6 +120,8 @@ def _serve(**_: Any) -> None:
 def _leave(environment: Environment, **_: Any) -> None:
     if os.environ.get("LOAD_STATUS_FILE"):
         Path(os.environ["LOAD_STATUS_FILE"]).write_text(json.dumps(answers))
+    if os.environ.get("LOAD_ORDERS_FILE"):
+        Path(os.environ["LOAD_ORDERS_FILE"]).write_text("\n".join(acknowledged))
     if os.environ.get("LOAD_FINAL_STATS"):
         # Locust's own --csv file is written every few seconds and may miss the last ones;
         # by now every user has stopped, so these figures are the whole run's.

@@ -140,6 +140,7 @@ class Shopper(HttpUser):
         )
         if placed.status_code != 202:
             return
+        locust_metrics.acknowledged.append(placed.json()["id"])
         self._follow(placed.json()["id"], started, "CANCELLED" if declined else "CONFIRMED")
 
     def _follow(self, order_id: str, started: float, expected: str) -> None:

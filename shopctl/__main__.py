@@ -120,6 +120,28 @@ def _capacity(args: argparse.Namespace) -> int:
     return 0 if best > 0 and invariants == 0 else 1
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from shopctl.chaos import run as chaos
+    from shopctl.chaos.report import markdown, write
+    from shopctl.chaos.target import Target
+    from shopctl.local import LocalStack
+
+    if args.command == "chaos" and not args.exp:
+        print(chaos.listing())
+        print("\nRun one with `make chaos EXP=<experiment>`, all with `make chaos-all`.")
+        return 0
+    if _mode() == "docker":
+        raise StackError("chaos runs against local mode's stack for now; use MODE=local")
+    names = list(chaos.experiments()) if args.command == "chaos-all" else [args.exp]
+    out = chaos.new_out_dir()
+    hold = {"hold_seconds": args.hold} if args.hold else None
+    outcomes = chaos.run_all(Target("local", LocalStack()), names, out, configuration=hold)
+    print("\n" + markdown(outcomes))
+    md, html = write(outcomes, out)
+    print(f"Report: {md} and {html}")
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
 def _optional(kind: Callable[[str], float]) -> Callable[[str], float | None]:
     """Make's empty variables arrive as "": unset, not an error."""
     return lambda text: kind(text) if text.strip() else None
@@ -128,7 +150,8 @@ def _optional(kind: Callable[[str], float]) -> Callable[[str], float | None]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
     commands = ["up", "down", "status", "logs", "clean", "verify", "replay-dlq", "dashboards"]
-    parser.add_argument("command", choices=[*commands, "load", "load-ui", "flash-sale", "capacity"])
+    extra = ["load", "load-ui", "flash-sale", "capacity", "chaos", "chaos-all"]
+    parser.add_argument("command", choices=[*commands, *extra])
     parser.add_argument("--service", help="for logs: only this service's instances")
     parser.add_argument("--topic", help="for replay-dlq: the dead-letter topic")
     parser.add_argument("--profile", help="for load: smoke, steady, spike or soak")
@@ -139,6 +162,8 @@ def main() -> int:
     )
     parser.add_argument("--buyers", type=_optional(int), help="for flash-sale: buyers")
     parser.add_argument("--stock", type=_optional(int), help="for flash-sale: units on sale")
+    parser.add_argument("--exp", help="for chaos: the experiment to run (none: list them)")
+    parser.add_argument("--hold", type=_optional(int), help="for chaos: seconds a fault lasts")
     args = parser.parse_args()
     try:
         if args.command in ("load", "load-ui"):
@@ -147,6 +172,8 @@ def main() -> int:
             return _flash_sale(args)
         if args.command == "capacity":
             return _capacity(args)
+        if args.command in ("chaos", "chaos-all"):
+            return _chaos(args)
         return run(args.command, args.service or None, args.topic or None)
     except StackError as exc:
         print(f"shopctl: {exc}", file=sys.stderr)

@@ -1,0 +1,101 @@
+"""The faults, as Chaos Toolkit actions. A target is a process name as `make status`
+lists it (orders-1, kafka, postgres, redis, consul, ...): a program of local mode's
+supervisord, or the compose service of the same name in Docker mode."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+from shopctl.chaos.target import current
+from shopctl.topology import ROOT
+
+
+def _compose(*args: str) -> None:
+    subprocess.run(["docker", "compose", *args], cwd=ROOT, check=True, timeout=120)
+
+
+def _state(name: str) -> str:
+    found = [p for p in current().stack.supervisor.processes() if p["name"] == name]
+    if not found:
+        raise ValueError(f"no process named {name!r}; `make status` lists them")
+    return str(found[0]["statename"])
+
+
+def kill(targets: list[str]) -> None:
+    """SIGKILL: no goodbye, no drain. The supervisor (or Docker's restart policy) starts
+    it again by itself."""
+    for name in targets:
+        if current().mode == "docker":
+            _compose("kill", "--signal", "SIGKILL", name)
+        else:
+            _state(name)
+            current().stack.supervisor.signal(name, signal.SIGKILL)
+
+
+def kill_and_hold(targets: list[str]) -> None:
+    """SIGKILL, and keep it down until `start` (a rollback) brings it back."""
+    for name in targets:
+        if current().mode == "docker":
+            _compose("kill", "--signal", "SIGKILL", name)
+            continue
+        supervisor = current().stack.supervisor
+        supervisor.signal(name, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _state(name) != "STOPPED":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} would not stay down")
+            try:
+                supervisor.stop(name)
+            except Exception:  # not stoppable in the state it is in this instant
+                time.sleep(0.05)
+
+
+def stop(targets: list[str]) -> None:
+    """A graceful stop (SIGTERM: deregister, drain in-flight requests, exit)."""
+    for name in targets:
+        if current().mode == "docker":
+            _compose("stop", name)
+        elif _state(name) not in ("STOPPED", "EXITED"):
+            current().stack.supervisor.stop(name)
+
+
+def start(targets: list[str]) -> None:
+    for name in targets:
+        if current().mode == "docker":
+            _compose("start", name)
+        elif _state(name) not in ("RUNNING", "STARTING"):
+            current().stack.supervisor.start(name)
+
+
+def pause(targets: list[str]) -> None:
+    """SIGSTOP: the process holds its sockets and answers nothing, as a hung one does."""
+    for name in targets:
+        if current().mode == "docker":
+            _compose("pause", name)
+        else:
+            _state(name)
+            current().stack.supervisor.signal(name, signal.SIGSTOP)
+
+
+def resume(targets: list[str]) -> None:
+    for name in targets:
+        if current().mode == "docker":
+            _compose("unpause", name)
+        else:
+            current().stack.supervisor.signal(name, signal.SIGCONT)
+
+
+def hold(seconds: float | str) -> None:
+    """Keep the fault in place (the experiment's configuration sets how long)."""
+    time.sleep(float(seconds))
+
+
+def processor_faults(**faults: float) -> None:
+    """Set the card processor's faults (its PUT /v1/faults: latency_ms,
+    transient_error_rate, charge_then_timeout_rate, hold_seconds); none clears them."""
+    import httpx
+
+    url = f"http://127.0.0.1:{current().settings['PSP_PORT']}/v1/faults"
+    httpx.put(url, json={k: float(v) for k, v in faults.items()}, timeout=10).raise_for_status()

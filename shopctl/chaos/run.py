@@ -1,0 +1,259 @@
+"""One experiment under a steady Locust load, measured: what clients saw while the fault
+lasted, how long until they saw no more failures and every process was ready again,
+whether any acknowledged order was lost, and the invariants afterwards."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from shopctl.chaos.target import Target, use
+from shopctl.load import LOCUSTFILE, Run, locust_args, locust_env, profile_with
+from shopctl.progress import StackError, say
+from shopctl.readiness import wait_for_saga
+from shopctl.topology import ROOT, database_url
+from shopctl.verify import check_all
+
+EXPERIMENTS = ROOT / "chaos" / "experiments"
+CHAOS_RUNS = ROOT / ".run" / "chaos"
+LOAD_USERS = 10
+WARMUP_S = 10
+# After the rollback, clients keep shopping this long, so that failures that outlast the
+# fault (and their end) are seen.
+AFTERMATH_S = 20
+
+
+def experiments() -> dict[str, dict[str, Any]]:
+    """Every experiment file, by name (its file name without .json)."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(EXPERIMENTS.glob("*.json"))}
+
+
+@dataclass
+class Outcome:
+    name: str
+    title: str
+    status: str = "not run"  # Chaos Toolkit's: completed, failed, aborted, interrupted
+    deviated: bool = False
+    requests: int = 0
+    failed: int = 0
+    fault_requests: int = 0
+    fault_failed: int = 0
+    checkouts_failed: int = 0
+    recovered_s: float | None = None
+    acknowledged: int = 0
+    lost: list[str] = field(default_factory=list)
+    invariants: int = 0
+    invariants_held: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def fault_error_ratio(self) -> float:
+        return self.fault_failed / self.fault_requests if self.fault_requests else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.status == "completed"
+            and not self.deviated
+            and not self.lost
+            and self.invariants > 0
+            and self.invariants_held == self.invariants
+            and not self.problems
+        )
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def fault_window(journal: dict[str, Any]) -> tuple[float, float]:
+    """From the first action of the method to the end of the last rollback (or of the
+    method, when nothing needs rolling back)."""
+    method = [r for r in journal.get("run", []) if r["activity"]["type"] == "action"]
+    if not method:
+        raise StackError(f"the experiment ran no action: {journal.get('status')}")
+    ends = [r["end"] for r in [*journal.get("run", []), *journal.get("rollbacks", [])]]
+    return _timestamp(method[0]["start"]), max(_timestamp(end) for end in ends)
+
+
+def recovered_after(journal: dict[str, Any]) -> float:
+    """When the steady state held again after the fault (its probes wait for it)."""
+    after = (journal.get("steady_states") or {}).get("after") or {}
+    ends = [_timestamp(p["end"]) for p in after.get("probes", [])]
+    return max(ends) if ends else 0.0
+
+
+def client_view(history_csv: Path, start: float, end: float) -> tuple[int, int, float]:
+    """(requests, failures) Locust counted between start and end, and the last moment a
+    failure was counted (0 if none), from its once-a-second history."""
+    rows = []
+    with history_csv.open() as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                counts = int(row["Total Request Count"]), int(row["Total Failure Count"])
+                rows.append((float(row["Timestamp"]), *counts))
+    before = [r for r in rows if r[0] <= start] or [(start, 0, 0)]
+    during = [r for r in rows if r[0] <= end] or before
+    requests = during[-1][1] - before[-1][1]
+    failures = during[-1][2] - before[-1][2]
+    last_failure = 0.0
+    for (_, _, earlier), (at, _, now) in itertools.pairwise(rows):
+        if now > earlier:
+            last_failure = at
+    return requests, failures, last_failure
+
+
+def lost_orders(settings: Any, acknowledged: list[str]) -> list[str]:
+    """Acknowledged orders (a 202 reached the client) that the orders database lacks."""
+    if not acknowledged:
+        return []
+    url = database_url("orders", "127.0.0.1", int(settings["POSTGRES_PORT"]))
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT id::text FROM orders WHERE id = ANY(%s::uuid[])", (acknowledged,)
+        ).fetchall()
+    found = {row[0] for row in rows}
+    return [order for order in acknowledged if order not in found]
+
+
+def _final_stats(path: Path) -> tuple[int, int, int]:
+    """(requests, failures, failed checkouts) of the whole load run."""
+    total = failed = checkouts = 0
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                total, failed = int(row["Request Count"]), int(row["Failure Count"])
+            elif row["Type"] == "POST" and row["Name"] == "/orders":
+                checkouts = int(row["Failure Count"])
+    return total, failed, checkouts
+
+
+class Load:
+    """Locust in the background for the length of one experiment."""
+
+    def __init__(self, target: Target, out: Path) -> None:
+        chosen = profile_with("steady", users=LOAD_USERS, spawn_rate=LOAD_USERS, duration_s=1800)
+        self.run = Run("chaos", chosen, target.gateway, out)
+        self.target = target
+        self.orders_file = out / "acknowledged.txt"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Load:
+        self.run.out.mkdir(parents=True, exist_ok=True)
+        env = {**locust_env(self.run, self.target.settings)}
+        env["LOAD_ORDERS_FILE"] = str(self.orders_file)
+        command = [
+            str(Path(sys.executable).parent / "locust"),
+            "--locustfile",
+            str(LOCUSTFILE),
+            *locust_args(self.run, str(self.run.out)),
+        ]
+        log = (self.run.out / "locust.log").open("w")
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is None:
+            return
+        # SIGTERM: Locust stops its users and writes its figures, then exits.
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    @property
+    def history(self) -> Path:
+        return self.run.out / "locust_stats_history.csv"
+
+    def acknowledged(self) -> list[str]:
+        if not self.orders_file.exists():
+            return []
+        return [line for line in self.orders_file.read_text().splitlines() if line]
+
+
+def run_one(
+    target: Target, name: str, out: Path, *, configuration: dict[str, Any] | None = None
+) -> Outcome:
+    from chaoslib.experiment import run_experiment
+
+    found = experiments()
+    if name not in found:
+        raise StackError(f"no experiment {name!r}; `make chaos` lists them")
+    experiment = found[name]
+    experiment["configuration"] = {**experiment.get("configuration", {}), **(configuration or {})}
+    outcome = Outcome(name, experiment["title"])
+    use(target)
+    target.stack.wait_ready(timeout=120)
+    wait_for_saga(target.settings)
+    out.mkdir(parents=True, exist_ok=True)
+    say(f"{name}: {experiment['title']} (under {LOAD_USERS} shoppers)")
+    with Load(target, out / "load") as load:
+        time.sleep(WARMUP_S)
+        # Roll back whatever happens: a fault left in place would fail every next run.
+        runtime = {"runtime": {"rollbacks": {"strategy": "always"}}}
+        journal = run_experiment(experiment, settings=runtime)
+        (out / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
+        outcome.status, outcome.deviated = journal["status"], bool(journal.get("deviated"))
+        time.sleep(AFTERMATH_S)
+    outcome.requests, outcome.failed, outcome.checkouts_failed = _final_stats(load.run.stats_csv)
+    start, end = fault_window(journal)
+    outcome.fault_requests, outcome.fault_failed, last_failure = client_view(
+        load.history, start, end
+    )
+    outcome.recovered_s = max(0.0, max(last_failure, recovered_after(journal)) - end)
+    acknowledged = load.acknowledged()
+    outcome.acknowledged = len(acknowledged)
+    outcome.lost = lost_orders(target.settings, acknowledged)
+    checks = check_all(target.settings)
+    outcome.invariants, outcome.invariants_held = len(checks), sum(c.ok for c in checks)
+    outcome.problems += [f"{c.name}: {c.detail}" for c in checks if not c.ok]
+    say(
+        f"{name}: {outcome.status}{' (deviated)' if outcome.deviated else ''}; "
+        f"{outcome.failed} of {outcome.requests} requests failed, "
+        f"{outcome.fault_failed} of {outcome.fault_requests} during the fault; "
+        f"recovered {outcome.recovered_s:.1f}s after it; lost {len(outcome.lost)} of "
+        f"{outcome.acknowledged} acknowledged orders; invariants "
+        f"{outcome.invariants_held}/{outcome.invariants}"
+    )
+    return outcome
+
+
+def new_out_dir() -> Path:
+    return CHAOS_RUNS / time.strftime("%Y%m%d-%H%M%S")
+
+
+def run_all(
+    target: Target, names: list[str], out: Path, *, configuration: dict[str, Any] | None = None
+) -> list[Outcome]:
+    """Each experiment in turn; one that breaks is a failed row, and the next still runs."""
+    outcomes = []
+    for name in names:
+        try:
+            outcomes.append(run_one(target, name, out / name, configuration=configuration))
+        except Exception as exc:  # a row for it, then on with the suite
+            failed = Outcome(name, experiments()[name]["title"], status="aborted")
+            failed.problems.append(f"{type(exc).__name__}: {exc}")
+            outcomes.append(failed)
+            say(f"{name}: aborted: {exc}")
+            target.stack.wait_ready(timeout=180)
+    return outcomes
+
+
+def listing() -> str:
+    rows = [f"{'experiment':34} what it does"]
+    for name, experiment in experiments().items():
+        rows.append(f"{name:34} {experiment['title']}")
+    return "\n".join(rows)

@@ -1,0 +1,34 @@
+"""`make chaos`, short: two experiments of the suite under load, each with its fault held
+10 s instead of 30: one orders instance killed, and Kafka killed and held down. Both
+must end with no acknowledged order lost, every invariant holding, and a report that
+says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shopctl.chaos.report import write
+from shopctl.chaos.run import run_all
+from shopctl.chaos.target import Target
+from shopctl.local import LocalStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_an_instance_kill_and_kafka_down_lose_nothing(stack: LocalStack, tmp_path: Path) -> None:
+    names = ["kill-orders-instance", "kafka-down"]
+    outcomes = run_all(Target("local", stack), names, tmp_path, configuration={"hold_seconds": 10})
+    md, html = write(outcomes, tmp_path)
+    print("\n" + md.read_text())
+    for outcome in outcomes:
+        assert outcome.status == "completed" and not outcome.deviated, outcome
+        assert outcome.requests > 100 and outcome.fault_requests > 0, outcome
+        assert outcome.acknowledged > 0 and outcome.lost == [], outcome
+        assert outcome.invariants_held == outcome.invariants > 0, outcome.problems
+        assert outcome.passed
+    kafka = outcomes[1]
+    # Kafka is not needed to take an order: no checkout fails while it is down.
+    assert kafka.checkouts_failed == 0, kafka
+    assert "Kill Kafka and hold it down" in html.read_text()
