@@ -11,6 +11,7 @@ from kit.kafka import (
     UndecodableRecord,
     consumer_config,
     decode_record,
+    deliver,
     encode_key,
     encode_value,
     next_records,
@@ -26,17 +27,12 @@ def replay(bootstrap_servers: str, dlq_topic: str) -> tuple[int, int]:
     consumer.subscribe([dlq_topic])
     producer = Producer(producer_config(bootstrap_servers, "dlq-replay"))
     replayed = skipped = 0
-    failed: list[str] = []
-
-    def delivered(error: object, _record: object) -> None:
-        if error is not None:
-            failed.append(str(error))
-
     try:
         # The first poll also waits for the group to hand this member its partitions.
         timeout = 10.0
         while records := next_records(consumer, 100, timeout):
             timeout = 3.0
+            back = []
             for record in records:
                 try:
                     key, entry = decode_record(record.key(), record.value())
@@ -47,17 +43,11 @@ def replay(bootstrap_servers: str, dlq_topic: str) -> tuple[int, int]:
                     print(f"skipped {dlq_topic}@{record.offset()}: not a valid event")
                     skipped += 1
                     continue
-                producer.produce(
-                    entry["topic"],
-                    key=encode_key(key),
-                    value=encode_value(original),
-                    on_delivery=delivered,
-                )
-                replayed += 1
+                back.append((entry["topic"], encode_key(key), encode_value(original), -1))
             # Only once the batch is back on its topic: a crash replays it again, and the
             # consumers' inbox absorbs the repeat.
-            if producer.flush(10) > 0 or failed:
-                raise RuntimeError(f"Kafka did not take the replayed events: {failed[:3]}")
+            deliver(producer, back)
+            replayed += len(back)
             consumer.commit(asynchronous=False)
     finally:
         producer.flush(10)

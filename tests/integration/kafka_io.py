@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Message, Producer
 from kit.kafka import (
     consumer_config,
     decode_record,
+    deliver,
     encode_key,
     encode_value,
     next_records,
@@ -27,22 +28,19 @@ def produce(
     bootstrap: str, topic: str, records: list[tuple[str | bytes, Value]], partition: int = -1
 ) -> None:
     """Send records in order, each on every in-sync replica before this returns."""
-    producer = Producer(producer_config(bootstrap, "it-raw"))
-    failed: list[str] = []
-
-    def delivered(error: object, _message: object) -> None:
-        if error is not None:
-            failed.append(str(error))
-
-    for key, value in records:
-        producer.produce(
-            topic,
-            key=key if isinstance(key, bytes) else encode_key(key),
-            value=value if isinstance(value, bytes) else encode_value(value),
-            partition=partition,
-            on_delivery=delivered,
-        )
-    assert producer.flush(15) == 0 and not failed, f"not delivered: {failed}"
+    deliver(
+        Producer(producer_config(bootstrap, "it-raw")),
+        [
+            (
+                topic,
+                key if isinstance(key, bytes) else encode_key(key),
+                value if isinstance(value, bytes) else encode_value(value),
+                partition,
+            )
+            for key, value in records
+        ],
+        timeout_s=15,
+    )
 
 
 def partitions(bootstrap: str, topic: str) -> int:

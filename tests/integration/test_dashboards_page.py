@@ -19,6 +19,7 @@ import pytest
 from shopctl.dashboards import DASHBOARDS
 from shopctl.install import ensure_debian_packages
 from shopctl.load import new_run, profile_with, run_locust
+from shopctl.load_gates import read_stats
 from shopctl.local import LocalStack
 from shopctl.topology import ROOT, SERVICES
 from tests.integration.test_auth import bearer, login, new_user
@@ -107,8 +108,13 @@ def keep_traffic_up(gw: httpx.Client, prometheus: str, seconds: float = 25) -> N
 def load_run(stack: LocalStack) -> None:
     """A short Locust run, so the load test's dashboard has a run to show (its figures
     exist only while one goes)."""
-    chosen = profile_with("smoke", users=6, spawn_rate=6, duration_s=20)
-    run_locust(new_run(stack.settings, "smoke", chosen), stack.settings)
+    chosen = profile_with("smoke", users=8, spawn_rate=8, duration_s=40)
+    run = new_run(stack.settings, "smoke", chosen)
+    run_locust(run, stack.settings)
+    entries, _ = read_stats(run.stats_csv)
+    confirmed = [e for e in entries if e.name == "checkout → CONFIRMED"]
+    # The journeys' panels need at least one checkout followed to its end.
+    assert confirmed and confirmed[0].requests > 0, "the run confirmed no checkout"
 
 
 def dashboard_uids() -> list[str]:

@@ -4,7 +4,6 @@ dead-lettered instead of blocking its partition."""
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 import uuid
@@ -13,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shopctl.chaos.actions import kill_and_hold
+from shopctl.chaos.target import Target, use
 from shopctl.kafka_admin import admin_client, cluster_answers
 from shopctl.local import LocalStack
 from shopctl.readiness import SAGA_GROUPS, saga_group_checks
@@ -28,17 +29,8 @@ PRODUCTS = ["steel-desk", "steel-chair", "steel-lamp", "steel-shelf"]
 
 def _kill_and_hold(stack: LocalStack, name: str) -> None:
     """SIGKILL, then keep supervisord from starting it again until `start`."""
-    stack.supervisor.signal(name, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        state = next(p for p in stack.supervisor.processes() if p["name"] == name)["statename"]
-        if state == "STOPPED":
-            return
-        try:
-            stack.supervisor.stop(name)
-        except Exception:  # not stoppable in the state it is in this instant
-            time.sleep(0.05)
-    raise AssertionError(f"{name} would not stay down")
+    use(Target("local", stack))
+    kill_and_hold([name])
 
 
 def _ready(instance_address: str) -> dict[str, Any]:
@@ -144,14 +136,6 @@ def _event_instances(stack: LocalStack) -> dict[str, int]:
     return {p["name"]: p["pid"] for p in stack.supervisor.processes() if p["name"] in names}
 
 
-def _seconds_until(condition: Any, limit: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < limit, f"not within {limit}s"
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
 def test_consumers_resume_after_kafka_restarts_without_restarting_the_instance(
     stack: LocalStack,
 ) -> None:
@@ -162,8 +146,8 @@ def test_consumers_resume_after_kafka_restarts_without_restarting_the_instance(
         time.sleep(12)  # longer than a session: the broker forgets nothing, members reconnect
     finally:
         stack.supervisor.start("kafka")
-    _seconds_until(lambda: cluster_answers(admin_client(bootstrap)), 60)
-    resumed = _seconds_until(lambda: all(saga_group_checks(stack.settings).values()), 30)
+    wait_for(lambda: cluster_answers(admin_client(bootstrap)), 60, "Kafka answers")
+    resumed = wait_for(lambda: all(saga_group_checks(stack.settings).values()), 30, "stable")
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
     with httpx.Client(base_url=gateway, timeout=30) as gw:
         gw.patch("/products/steel-desk", json={"stock": 100}, headers=admin(gw, stack))
@@ -185,6 +169,6 @@ def test_consumer_groups_are_stable_soon_after_their_instances_start(stack: Loca
     for name in instances:
         stack.supervisor.start(name)
     stack.wait_ready()
-    stable = _seconds_until(lambda: all(saga_group_checks(stack.settings).values()), 30)
+    stable = wait_for(lambda: all(saga_group_checks(stack.settings).values()), 30, "stable")
     print(f"\nsaga groups stable {stable:.1f}s after every instance was ready")
     assert stable <= 5

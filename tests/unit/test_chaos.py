@@ -50,36 +50,46 @@ def test_experiments_call_our_functions_with_arguments_they_take() -> None:
                 assert activity["type"] == "action", name
 
 
-def test_every_fault_is_rolled_back_and_held_for_the_configured_time() -> None:
+def test_every_fault_is_held_then_repaired_by_the_method_and_by_a_rollback() -> None:
     undo = {"kill_and_hold": "start", "stop": "start", "pause": "resume", "kill": "start"}
     for name, experiment in experiments().items():
         method = [a["provider"] for a in experiment["method"]]
         rollbacks = [a["provider"] for a in experiment["rollbacks"]]
-        assert any(p["func"] == "hold" for p in method), name
+        funcs = [p["func"] for p in method]
         assert experiment["configuration"]["hold_seconds"] > 0, name
-        for fault in (p for p in method if p["func"] in undo):
-            undone = [
-                r for r in rollbacks if r["func"] == undo[fault["func"]]
+        held = funcs.index("hold")
+        faults, repairs = method[:held], method[held + 1 :]
+        assert faults and repairs, name
+        # The steady state after the method is checked on the repaired stack, and the
+        # rollbacks repeat the repair should the method stop midway.
+        assert repairs == rollbacks, name
+        for fault in faults:
+            if fault["func"] == "processor_faults":
+                assert {"module": fault["module"], "type": "python", "func": fault["func"]} in [
+                    {k: v for k, v in r.items() if k != "arguments"} for r in repairs
+                ], name
+                assert all(not r.get("arguments") for r in repairs), name
+                continue
+            assert any(
+                r["func"] == undo[fault["func"]]
                 and r["arguments"]["targets"] == fault["arguments"]["targets"]
-            ]  # fmt: skip
-            assert undone, f"{name}: nothing undoes {fault}"
-        if any(p["func"] == "processor_faults" for p in method):
-            assert {"func": "processor_faults"} in [
-                {"func": r["func"], **r.get("arguments", {})} for r in rollbacks
-            ], name
+                for r in repairs
+            ), f"{name}: nothing repairs {fault}"
 
 
 def _activity(kind: str, start: str, end: str) -> dict[str, Any]:
     return {"activity": {"type": kind}, "start": start, "end": end}
 
 
-def test_the_fault_lasts_from_the_first_action_to_the_last_rollback() -> None:
+def test_the_fault_lasts_from_the_first_action_to_the_repair() -> None:
     journal = {
         "run": [
             _activity("action", "2026-12-06T10:00:05", "2026-12-06T10:00:06"),
             _activity("action", "2026-12-06T10:00:06", "2026-12-06T10:00:36"),
+            _activity("action", "2026-12-06T10:00:36", "2026-12-06T10:00:38"),
         ],
-        "rollbacks": [_activity("action", "2026-12-06T10:00:36", "2026-12-06T10:00:38")],
+        # After the steady state was checked: not part of the fault.
+        "rollbacks": [_activity("action", "2026-12-06T10:00:51", "2026-12-06T10:00:52")],
         "steady_states": {"after": {"probes": [{"end": "2026-12-06T10:00:50"}]}},
     }
     start, end = fault_window(journal)

@@ -36,8 +36,10 @@ log = logging.getLogger("kit.kafka")
 
 REQUEST_TIMEOUT_MS = 5000
 # A record not on every in-sync replica within this is reported failed: the caller gets a
-# 503, or the outbox keeps the row and the relay sends it again later.
-DELIVERY_TIMEOUT_MS = 10_000
+# 503, or the outbox keeps the row and the relay sends it again later. The relay waits for
+# it inside a database transaction, so it stays well under Postgres's idle-in-transaction
+# timeout (10 s).
+DELIVERY_TIMEOUT_MS = 5000
 
 
 class UndecodableRecord(ValueError):
@@ -164,6 +166,25 @@ def next_records(consumer: Consumer, most: int, timeout_s: float) -> list[Messag
     for message in errors:
         log.warning("consumer error", extra={"error": str(message.error())})
     return [m for m in found if not m.error()]
+
+
+def deliver(
+    producer: Producer,
+    records: list[tuple[str, bytes | None, bytes, int]],
+    timeout_s: float = DELIVERY_TIMEOUT_MS / 1000,
+) -> None:
+    """Send (topic, key, value, partition or -1) records and wait until every one is on
+    all in-sync replicas, for tools and tests that have no event loop; a failure raises."""
+    failed: list[str] = []
+
+    def delivered(error: KafkaError | None, _message: Any) -> None:
+        if error is not None:
+            failed.append(str(error))
+
+    for topic, key, value, partition in records:
+        producer.produce(topic, key=key, value=value, partition=partition, on_delivery=delivered)
+    if producer.flush(timeout_s) > 0 or failed:
+        raise KafkaException(f"not delivered: {failed[:3] or 'timed out'}")
 
 
 def consume(
