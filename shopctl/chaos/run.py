@@ -51,6 +51,7 @@ class Outcome:
     fault_requests: int = 0
     fault_failed: int = 0
     checkouts_failed: int = 0
+    slowest_ms: float = 0.0
     recovered_s: float | None = None
     acknowledged: int = 0
     lost: list[str] = field(default_factory=list)
@@ -129,16 +130,28 @@ def lost_orders(settings: Any, acknowledged: list[str]) -> list[str]:
     return [order for order in acknowledged if order not in found]
 
 
-def _final_stats(path: Path) -> tuple[int, int, int]:
-    """(requests, failures, failed checkouts) of the whole load run."""
+@dataclass(frozen=True)
+class RunFigures:
+    requests: int
+    failed: int
+    checkouts_failed: int
+    slowest_ms: float  # the slowest HTTP answer (journeys, which wait on purpose, left out)
+
+
+def run_figures(path: Path) -> RunFigures:
+    """The whole load run's figures, from Locust's final stats."""
     total = failed = checkouts = 0
+    slowest = 0.0
     with path.open() as handle:
         for row in csv.DictReader(handle):
             if row["Name"] == "Aggregated":
                 total, failed = int(row["Request Count"]), int(row["Failure Count"])
-            elif row["Type"] == "POST" and row["Name"] == "/orders":
+                continue
+            if row["Type"] != "JOURNEY":
+                slowest = max(slowest, float(row["Max Response Time"] or 0))
+            if row["Type"] == "POST" and row["Name"] == "/orders":
                 checkouts = int(row["Failure Count"])
-    return total, failed, checkouts
+    return RunFigures(total, failed, checkouts, slowest)
 
 
 class Load:
@@ -213,7 +226,9 @@ def run_one(
         (out / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
         outcome.status, outcome.deviated = journal["status"], bool(journal.get("deviated"))
         time.sleep(AFTERMATH_S)
-    outcome.requests, outcome.failed, outcome.checkouts_failed = _final_stats(load.run.stats_csv)
+    figures = run_figures(load.run.stats_csv)
+    outcome.requests, outcome.failed = figures.requests, figures.failed
+    outcome.checkouts_failed, outcome.slowest_ms = figures.checkouts_failed, figures.slowest_ms
     start, end = fault_window(journal)
     outcome.fault_requests, outcome.fault_failed, last_failure = client_view(
         load.history, start, end

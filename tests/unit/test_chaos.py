@@ -14,7 +14,14 @@ from chaoslib.experiment import ensure_experiment_is_valid
 
 from shopctl.chaos import actions, probes
 from shopctl.chaos.report import markdown
-from shopctl.chaos.run import Outcome, client_view, experiments, fault_window, recovered_after
+from shopctl.chaos.run import (
+    Outcome,
+    client_view,
+    experiments,
+    fault_window,
+    recovered_after,
+    run_figures,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -129,3 +136,17 @@ def test_a_run_passes_only_when_nothing_was_lost_and_every_invariant_held() -> N
     assert not any(o.passed for o in (lost, broken, deviated))
     table = markdown([good, lost])
     assert "| Kill Kafka |" in table and "PASS |" in table and "FAIL: lost orders: 0f0e" in table
+
+
+def test_run_figures_take_the_slowest_http_answer_and_failed_checkouts(tmp_path: Path) -> None:
+    stats = tmp_path / "final_stats.csv"
+    with stats.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Type", "Name", "Request Count", "Failure Count", "Max Response Time"])
+        writer.writerow(["GET", "/cart", 40, 0, 28000.5])  # held by a paused instance
+        writer.writerow(["POST", "/orders", 10, 2, 300])
+        writer.writerow(["JOURNEY", "checkout → CONFIRMED", 8, 0, 90000])  # waits on purpose
+        writer.writerow(["", "Aggregated", 58, 2, 90000])
+    figures = run_figures(stats)
+    assert (figures.requests, figures.failed, figures.checkouts_failed) == (58, 2, 2)
+    assert figures.slowest_ms == 28000.5
