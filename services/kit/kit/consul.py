@@ -89,12 +89,18 @@ class ServiceRegistration:
             "port": settings.http_port,
             "tags": ["shopstack", f"instance={self.service_id}"],
             "meta": {"version": settings.service_version, "instance": self.service_id},
-            "check": consul.Check.http(
-                f"http://{address}:{settings.http_port}/health/ready",
-                interval=settings.consul_check_interval,
-                timeout=settings.consul_check_timeout,
-                deregister=settings.consul_deregister_critical_after,
-            ),
+            "check": {
+                **consul.Check.http(
+                    f"http://{address}:{settings.http_port}/health/ready",
+                    interval=settings.consul_check_interval,
+                    timeout=settings.consul_check_timeout,
+                    deregister=settings.consul_deregister_critical_after,
+                ),
+                # Out of rotation until its first check passes. Consul otherwise keeps the
+                # status the entry had: after a crash and restart, the previous process's
+                # "passing" would send traffic to one that is not ready yet.
+                "Status": "critical",
+            },
         }
         self._keeper: asyncio.Task[None] | None = None
         self.registrations = 0
@@ -103,14 +109,18 @@ class ServiceRegistration:
         self._keeper = asyncio.create_task(self._keep_registered())
 
     async def _keep_registered(self) -> None:
+        # A process always registers itself once, even over an entry left by an earlier
+        # life of this instance (killed without deregistering), so its check starts over.
+        registered = False
         while True:
             try:
                 services = await self.agents.call(lambda c: c.agent.services(), within=2)
-                if self.service_id not in services:
+                if not registered or self.service_id not in services:
                     await self.agents.call(
                         lambda c: c.agent.service.register(**self.definition), within=2
                     )
                     self.registrations += 1
+                    registered = True
                     log.info(
                         "registered in consul",
                         extra={"agent": self.agents.current, "service_id": self.service_id},

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from kit.settings import ServiceSettings
 
@@ -21,6 +24,11 @@ class Redis:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             health_check_interval=10,
+            # A pooled connection to a Redis that has since restarted fails on first use:
+            # reconnect and try once more at once. redis-py retries only the errors listed
+            # here; a Redis that is really away still fails fast, after two attempts.
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
             decode_responses=True,
         )
         self.key_prefix = f"{settings.service_name}:"
