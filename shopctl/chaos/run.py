@@ -9,7 +9,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from typing import Any
 import psycopg
 
 from shopctl.chaos.target import Target, use
-from shopctl.load import LOCUSTFILE, Run, locust_args, locust_env, profile_with
+from shopctl.load import Run, locust_command, locust_env, profile_with
 from shopctl.progress import StackError, say
 from shopctl.readiness import wait_for_saga
 from shopctl.topology import ROOT, database_url
@@ -166,17 +165,12 @@ class Load:
 
     def __enter__(self) -> Load:
         self.run.out.mkdir(parents=True, exist_ok=True)
-        env = {**locust_env(self.run, self.target.settings)}
+        env = locust_env(self.run, self.target.settings)
         env["LOAD_ORDERS_FILE"] = str(self.orders_file)
         # A checkout placed as Kafka goes down is confirmed once it is back: late, not
         # failed. Shoppers follow their order long enough to see that.
         env["LOAD_FOLLOW_DEADLINE_S"] = str(FOLLOW_DEADLINE_S)
-        command = [
-            str(Path(sys.executable).parent / "locust"),
-            "--locustfile",
-            str(LOCUSTFILE),
-            *locust_args(self.run, str(self.run.out)),
-        ]
+        command = locust_command(self.run)
         with (self.run.out / "locust.log").open("w") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         return self
