@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ _environment: Environment | None = None
 answers: dict[str, int] = {}
 # Orders the shop acknowledged (202) during the run: a chaos run checks that none is lost.
 acknowledged: list[str] = []
+# Every failed request, as the client saw it: a chaos run checks that a dependency's loss
+# costs only fast 503s with Retry-After.
+failures: list[dict[str, Any]] = []
 _service_id = f"locust-{os.getpid()}"
 
 
@@ -89,6 +93,19 @@ def _count(
     status_class = f"{code // 100}xx" if code else "none"
     answers[status_class] = answers.get(status_class, 0) + 1
     ANSWERS.labels(status_class).inc()
+    if exception:
+        headers = getattr(response, "headers", None) or {}
+        failures.append(
+            {
+                "at": time.time(),
+                "method": request_type,
+                "name": name,
+                "status": code,
+                "retry_after": headers.get("Retry-After"),
+                "ms": round(response_time, 1),
+                "error": str(exception)[:200],
+            }
+        )
 
 
 @events.test_start.add_listener
@@ -122,6 +139,8 @@ def _leave(environment: Environment, **_: Any) -> None:
         Path(os.environ["LOAD_STATUS_FILE"]).write_text(json.dumps(answers))
     if os.environ.get("LOAD_ORDERS_FILE"):
         Path(os.environ["LOAD_ORDERS_FILE"]).write_text("\n".join(acknowledged))
+    if os.environ.get("LOAD_FAILURES_FILE"):
+        Path(os.environ["LOAD_FAILURES_FILE"]).write_text(json.dumps(failures, indent=1))
     if os.environ.get("LOAD_FINAL_STATS"):
         # Locust's own --csv file is written every few seconds and may miss the last ones;
         # by now every user has stopped, so these figures are the whole run's.

@@ -9,42 +9,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from shopctl.gobuild import BIN_DIR, go_build
+from shopctl.gobuild import BIN_DIR, go_build, required_versions
 from shopctl.topology import ROOT
 
 BUILD_MODULE = ROOT / "infra" / "consul"
 GO_MOD = BUILD_MODULE / "go.mod"
 CONSUL_MODULE = "github.com/hashicorp/consul"
 CONSUL_TEMPLATE_MODULE = "github.com/hashicorp/consul-template"
-
-
-def go_mod_directives(go_mod: Path) -> dict[str, list[list[str]]]:
-    """Each directive of a go.mod (module, require, replace, exclude, ...) -> its entries,
-    each split into tokens, from single-line and block forms alike; comments dropped."""
-    found: dict[str, list[list[str]]] = {}
-    block: str | None = None
-    for raw in go_mod.read_text().splitlines():
-        line = raw.split("//", 1)[0].strip()
-        if not line:
-            continue
-        if block is not None:
-            if line == ")":
-                block = None
-            else:
-                found[block].append(line.split())
-            continue
-        verb, _, rest = line.partition(" ")
-        if rest.strip() == "(":
-            block = verb
-            found.setdefault(verb, [])
-        else:
-            found.setdefault(verb, []).append(rest.split())
-    return found
-
-
-def required_versions(go_mod: Path) -> dict[str, str]:
-    """Module path -> version of every `require` in a go.mod."""
-    return {entry[0]: entry[1] for entry in go_mod_directives(go_mod).get("require", [])}
 
 
 PINNED = required_versions(GO_MOD)

@@ -1,7 +1,7 @@
 """What local mode needs on the machine, installed only when missing: Debian packages
 for Postgres, Redis, nginx, Alertmanager and the Prometheus exporters, Apache Kafka's jars
-and the JMX exporter agent from Maven Central, and Consul, consul-template, Prometheus and
-promtool built from their Go modules.
+and the JMX exporter agent from Maven Central, and Consul, consul-template, Prometheus,
+promtool and Toxiproxy built from their Go modules.
 Every step is idempotent and quick when its result is already there."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from shopctl.prometheus_build import ensure_prometheus, ensure_promtool
 from shopctl.prometheus_build import module_dir as prometheus_module_dir
 from shopctl.prometheus_ui import ensure_prometheus_ui
 from shopctl.topology import ROOT
+from shopctl.toxiproxy import ensure_toxiproxy
 
 CACHE = ROOT / ".cache"
 
@@ -56,6 +57,7 @@ class Binaries:
     nginx_exporter: Path
     jmx_agent: Path  # the JMX exporter java agent jar, attached to the Kafka broker
     promtool: Path
+    toxiproxy: Path
 
 
 def _root_prefix() -> list[str]:
@@ -171,6 +173,7 @@ def ensure_all(kafka_version: str, jmx_exporter_version: str) -> Binaries:
         nginx_exporter=Path("/usr/bin/prometheus-nginx-exporter"),
         jmx_agent=ensure_jmx_agent(jmx_exporter_version),
         promtool=ensure_promtool(),
+        toxiproxy=ensure_toxiproxy(),
     )
     if not grafana_server():
         ensure_page_packages()

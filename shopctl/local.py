@@ -21,6 +21,7 @@ from shopctl.progress import StackError, say, step
 from shopctl.readiness import wait_until
 from shopctl.supervisor import VENV_BIN, Program, Supervisor, render_config
 from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
+from shopctl.toxiproxy import proxies_json
 
 RUN = ROOT / ".run"
 
@@ -121,6 +122,17 @@ class LocalStack:
                 "infra",
             ),
         ]
+        infra.append(
+            Program(
+                "toxiproxy",
+                # Started before the services: their every connection passes through it.
+                f"{bins.toxiproxy} -host 127.0.0.1 -port {s['TOXIPROXY_PORT']} "
+                f"-config {run / 'toxiproxy/proxies.json'}",
+                run / "toxiproxy",
+                5,
+                "infra",
+            )
+        )
         infra.append(
             Program(
                 "psp",
@@ -226,9 +238,12 @@ class LocalStack:
             t.get_template("kafka/server.properties.j2").render(
                 port=s["KAFKA_PORT"],
                 controller_port=s["KAFKA_CONTROLLER_PORT"],
+                proxied_port=s["KAFKA_PROXIED_PORT"],
+                proxy_port=s["KAFKA_PROXY_PORT"],
                 data_dir=run / "kafka/data",
             ),
         )
+        self._write(run / "toxiproxy/proxies.json", proxies_json(self.topology))
         self._write(run / "supervisord.conf", render_config(run, programs))
 
     def _init_postgres(self, bins: Binaries) -> None:

@@ -29,6 +29,12 @@ INFRA_PORT_VARS = (
     "NGINX_EXPORTER_PORT",
     "NGINX_STATUS_PORT",
     "KAFKA_METRICS_PORT",
+    "TOXIPROXY_PORT",
+    "POSTGRES_PROXY_PORT",
+    "REDIS_PROXY_PORT",
+    "KAFKA_PROXY_PORT",
+    "KAFKA_PROXIED_PORT",
+    "PSP_PROXY_PORT",
 )
 # Bound only while a load test runs (shopctl/load.py): Locust's figures and its web UI.
 LOAD_PORT_VARS = ("LOCUST_METRICS_PORT", "LOCUST_WEB_PORT")

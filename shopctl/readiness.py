@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from shopctl.progress import StackError, say
-from shopctl.topology import Settings, Topology
+from shopctl.topology import PROXIED, Settings, Topology
 
 
 def _tcp_open(port: str) -> bool:
@@ -74,9 +74,20 @@ def _consul(settings: Settings) -> bool:
     return leader.status_code == 200 and leader.json() != ""
 
 
+def _toxiproxy(settings: Settings) -> bool:
+    """Answers, with every proxy the services use in place and letting traffic through."""
+    try:
+        found = httpx.get(f"http://127.0.0.1:{settings['TOXIPROXY_PORT']}/proxies", timeout=1.0)
+        proxies = found.json() if found.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return False
+    return all(proxies.get(name, {}).get("enabled") for name in PROXIED)
+
+
 def infra_checks(settings: Settings) -> dict[str, bool]:
     return {
         "consul": _consul(settings),
+        "toxiproxy": _toxiproxy(settings),
         "postgres": _postgres(settings),
         "redis": _redis(settings),
         "kafka": _kafka(settings),

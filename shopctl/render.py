@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from shopctl.topology import CONSUL_SERVERS, ROOT, SERVICES, Topology
+from shopctl.toxiproxy import proxies_json
 
 INFRA = ROOT / "infra"
 
@@ -161,6 +162,7 @@ def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
         out_dir / "consul-template.hcl": consul_template_hcl(topology, out_dir),
         out_dir / "prometheus.yml": prometheus_yml(topology),
         out_dir / "databases.sql": databases_sql(),
+        out_dir / "toxiproxy.json": proxies_json(topology),
     }
     for path, text in files.items():
         path.write_text(text)

@@ -40,6 +40,15 @@ KAFKA_TOPICS = {
 }
 
 
+# What the services reach through Toxiproxy (shopctl/toxiproxy.py), so that experiments
+# can fault the network between a service and each of these.
+PROXIED = ("postgres", "redis", "kafka", "psp")
+# Each one's port inside Docker mode's network (Kafka's is the listener that advertises
+# the proxy, so that every connection a client opens after bootstrapping passes it too).
+DOCKER_PORTS = {"postgres": 5432, "redis": 6379, "kafka": 9092, "psp": 8140}
+DOCKER_KAFKA_PROXIED_PORT = 19092
+
+
 def read_env_file(path: Path = ENV_FILE) -> dict[str, str]:
     values: dict[str, str] = {}
     for raw in path.read_text().splitlines():
@@ -116,13 +125,21 @@ class Topology:
                     found.append(Instance(name, index, f"{name}-{index}", port))
         return found
 
-    def infra_address(self, component: str) -> tuple[str, int]:
-        """Where services reach postgres, redis or kafka: loopback ports locally,
-        the compose service name and the image's own port in Docker mode."""
+    def service_address(self, component: str) -> tuple[str, int]:
+        """Where services reach postgres, redis, kafka or the card processor: through its
+        Toxiproxy proxy, on loopback locally and at `toxiproxy` in Docker mode."""
         if self.mode == "local":
-            key = {"postgres": "POSTGRES_PORT", "redis": "REDIS_PORT", "kafka": "KAFKA_PORT"}
-            return "127.0.0.1", self.settings.port(key[component])
-        return component, {"postgres": 5432, "redis": 6379, "kafka": 9092}[component]
+            return "127.0.0.1", self.settings.port(f"{component.upper()}_PROXY_PORT")
+        return "toxiproxy", DOCKER_PORTS[component]
+
+    def upstream_address(self, component: str) -> tuple[str, int]:
+        """Where the proxy in front of a component forwards to: the component itself."""
+        if self.mode == "local":
+            key = "KAFKA_PROXIED_PORT" if component == "kafka" else f"{component.upper()}_PORT"
+            return "127.0.0.1", self.settings.port(key)
+        if component == "kafka":
+            return "kafka", DOCKER_KAFKA_PROXIED_PORT
+        return component, DOCKER_PORTS[component]
 
     def consul_address(self) -> str:
         """The Consul HTTP address for the gateway and Prometheus. In Docker mode every
@@ -141,9 +158,9 @@ class Topology:
     def instance_env(self, instance: Instance) -> dict[str, str]:
         """Every environment variable an instance gets; the same names in both modes."""
         deps = SERVICE_DEPENDENCIES[instance.service]
-        pg_host, pg_port = self.infra_address("postgres")
-        redis_host, redis_port = self.infra_address("redis")
-        kafka_host, kafka_port = self.infra_address("kafka")
+        pg_host, pg_port = self.service_address("postgres")
+        redis_host, redis_port = self.service_address("redis")
+        kafka_host, kafka_port = self.service_address("kafka")
         env = {
             "SERVICE_NAME": instance.service,
             "INSTANCE_ID": instance.id,
@@ -160,11 +177,8 @@ class Topology:
             "FORWARDED_ALLOW_IPS": "127.0.0.1" if self.mode == "local" else "*",
         }
         if instance.service == "payments":
-            env["PSP_URL"] = (
-                f"http://127.0.0.1:{self.settings['PSP_PORT']}"
-                if self.mode == "local"
-                else "http://psp:8140"
-            )
+            psp_host, psp_port = self.service_address("psp")
+            env["PSP_URL"] = f"http://{psp_host}:{psp_port}"
         if instance.service == "auth":
             env["ADMIN_EMAIL"] = self.settings["ADMIN_EMAIL"]
             env["ADMIN_PASSWORD"] = self.settings["ADMIN_PASSWORD"]

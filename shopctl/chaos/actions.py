@@ -1,6 +1,8 @@
 """The faults, as Chaos Toolkit actions. A target is a process name as `make status`
 lists it (orders-1, kafka, postgres, redis, consul, ...): a program of local mode's
-supervisord, or the compose service of the same name in Docker mode."""
+supervisord, or the compose service of the same name in Docker mode. A network fault names
+a link instead: the Toxiproxy proxy between the services and postgres, redis, kafka or
+psp (the card processor)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import time
 
 from shopctl.chaos.target import current
 from shopctl.topology import ROOT
+from shopctl.toxiproxy import Toxiproxy
 
 
 def _compose(*args: str) -> None:
@@ -99,3 +102,37 @@ def processor_faults(**faults: float) -> None:
 
     url = f"http://127.0.0.1:{current().settings['PSP_PORT']}/v1/faults"
     httpx.put(url, json={k: float(v) for k, v in faults.items()}, timeout=10).raise_for_status()
+
+
+def _toxiproxy() -> Toxiproxy:
+    return Toxiproxy(f"http://127.0.0.1:{current().settings['TOXIPROXY_PORT']}")
+
+
+def network_fault(
+    link: str,
+    toxic: str,
+    attributes: dict[str, float],
+    stream: str = "downstream",
+    toxicity: float = 1.0,
+) -> None:
+    """A Toxiproxy toxic on one link: `latency` (ms, jitter), `bandwidth` (rate in KB/s),
+    `timeout` (0: data stops and the connection hangs, as in a partition), `reset_peer`,
+    `slow_close`, `slicer` or `limit_data`, on data from the dependency (downstream), to
+    it (upstream) or both, for `toxicity` of the connections."""
+    streams = ("upstream", "downstream") if stream == "both" else (stream,)
+    with _toxiproxy() as proxy:
+        for one in streams:
+            proxy.add_toxic(link, toxic, attributes, stream=one, toxicity=toxicity)
+
+
+def cut_link(link: str) -> None:
+    """Close every connection on the link and refuse new ones (the dependency's address
+    stops answering)."""
+    with _toxiproxy() as proxy:
+        proxy.set_enabled(link, False)
+
+
+def heal_network() -> None:
+    """Every link open and every toxic removed."""
+    with _toxiproxy() as proxy:
+        proxy.reset()

@@ -10,12 +10,18 @@ from shopctl.chaos.target import current
 from shopctl.readiness import saga_group_checks
 
 
-def shop_answers() -> bool:
-    """The catalog answers through the gateway."""
-    try:
-        return httpx.get(f"{current().gateway}/products?limit=1", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
+def shop_answers(within_seconds: float = 30) -> bool:
+    """The catalog answers through the gateway, within the time (instances that left the
+    gateway with a dependency come back once their next health check passes)."""
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{current().gateway}/products?limit=1", timeout=5).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def every_process_ready(within_seconds: float = 90) -> bool:

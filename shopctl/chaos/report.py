@@ -10,8 +10,10 @@ from shopctl.chaos.run import Outcome
 
 HEADER = (
     "| experiment | requests | failed | error ratio during the fault | checkouts failed "
-    "| slowest answer | recovered after | acknowledged orders lost | invariants | verdict |"
+    "| slowest answer | recovered after | what clients saw | allowed "
+    "| acknowledged orders lost | invariants | verdict |"
 )
+COLUMNS = HEADER.count("|") - 1
 
 PAGE = Environment(autoescape=select_autoescape(default=True)).from_string(
     """<!doctype html>
@@ -32,10 +34,12 @@ simulated shoppers, each ending with the invariants.</p>
  <td>{{ o.title }}</td><td>{{ o.requests }}</td><td>{{ o.failed }}</td>
  <td>{{ "%.1f %%" | format(o.fault_error_ratio * 100) }}</td><td>{{ o.checkouts_failed }}</td>
  <td>{{ "%.1f s" | format(o.slowest_ms / 1000) }}</td>
- <td>{{ recovered(o) }}</td><td>{{ o.lost | length }} of {{ o.acknowledged }}</td>
+ <td>{{ recovered(o) }}</td><td>{{ o.client_failures }}</td><td>{{ o.expected }}</td>
+ <td>{{ o.lost | length }} of {{ o.acknowledged }}</td>
  <td>{{ o.invariants_held }} / {{ o.invariants }}</td>
  <td class="{{ 'pass' if o.passed else 'fail' }}">{{ 'PASS' if o.passed else 'FAIL' }}</td>
-</tr>{% if not o.passed %}<tr><td class="problems" colspan="10">{{ why(o) }}</td></tr>{% endif %}
+</tr>{% if not o.passed %}<tr>
+ <td class="problems" colspan="{{ headers | length }}">{{ why(o) }}</td></tr>{% endif %}
 {% endfor %}</tbody></table></body></html>
 """
 )
@@ -57,11 +61,12 @@ def why(outcome: Outcome) -> str:
 
 
 def markdown(outcomes: list[Outcome]) -> str:
-    lines = [HEADER, "|" + "---|" * 10]
+    lines = [HEADER, "|" + "---|" * COLUMNS]
     for o in outcomes:
         lines.append(
             f"| {o.title} | {o.requests} | {o.failed} | {o.fault_error_ratio:.1%} "
             f"| {o.checkouts_failed} | {o.slowest_ms / 1000:.1f} s | {_recovered(o)} "
+            f"| {o.client_failures} | {o.expected} "
             f"| {len(o.lost)} of {o.acknowledged} "
             f"| {o.invariants_held}/{o.invariants} | {'PASS' if o.passed else 'FAIL: ' + why(o)} |"
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from shopctl.chaos.expect import Expectation, judge, summary
 from shopctl.chaos.target import Target, use
 from shopctl.load import Run, locust_command, locust_env, profile_with
 from shopctl.progress import StackError, say
@@ -52,6 +53,8 @@ class Outcome:
     checkouts_failed: int = 0
     slowest_ms: float = 0.0
     recovered_s: float | None = None
+    expected: str = ""
+    client_failures: str = "none"
     acknowledged: int = 0
     lost: list[str] = field(default_factory=list)
     invariants: int = 0
@@ -161,12 +164,14 @@ class Load:
         self.run = Run("chaos", chosen, target.gateway, out)
         self.target = target
         self.orders_file = out / "acknowledged.txt"
+        self.failures_file = out / "failures.json"
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Load:
         self.run.out.mkdir(parents=True, exist_ok=True)
         env = locust_env(self.run, self.target.settings)
         env["LOAD_ORDERS_FILE"] = str(self.orders_file)
+        env["LOAD_FAILURES_FILE"] = str(self.failures_file)
         # A checkout placed as Kafka goes down is confirmed once it is back: late, not
         # failed. Shoppers follow their order long enough to see that.
         env["LOAD_FOLLOW_DEADLINE_S"] = str(FOLLOW_DEADLINE_S)
@@ -190,6 +195,11 @@ class Load:
     def history(self) -> Path:
         return self.run.out / "locust_stats_history.csv"
 
+    def failures(self) -> list[dict[str, Any]]:
+        if not self.failures_file.exists():
+            raise StackError(f"the load run wrote no {self.failures_file.name}; see locust.log")
+        return list(json.loads(self.failures_file.read_text()))
+
     def acknowledged(self) -> list[str]:
         if not self.orders_file.exists():
             return []
@@ -206,7 +216,8 @@ def run_one(
         raise StackError(f"no experiment {name!r}; `make chaos` lists them")
     experiment = found[name]
     experiment["configuration"] = {**experiment.get("configuration", {}), **(configuration or {})}
-    outcome = Outcome(name, experiment["title"])
+    expectation = Expectation.of(experiment)
+    outcome = Outcome(name, experiment["title"], expected=expectation.describe())
     use(target)
     target.stack.wait_ready(timeout=120)
     wait_for_saga(target.settings)
@@ -228,6 +239,9 @@ def run_one(
         load.history, start, end
     )
     outcome.recovered_s = max(0.0, max(last_failure, recovered_after(journal)) - end)
+    failures = load.failures()
+    outcome.client_failures = summary(failures)
+    outcome.problems += judge(expectation, failures, figures.slowest_ms)
     acknowledged = load.acknowledged()
     outcome.acknowledged = len(acknowledged)
     outcome.lost = lost_orders(target.settings, acknowledged)

@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -215,3 +216,37 @@ async def test_callers_keep_their_instances_while_consul_is_down(stack: LocalSta
         await discovery.stop()
         await client.stop()
         await agents.close()
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "expected"),
+    [("orders", "/orders", 401), ("auth", "/auth/login", 422)],
+)
+def test_a_post_safe_to_repeat_is_answered_by_another_instance_when_one_just_died(
+    stack: LocalStack, service: str, path: str, expected: int
+) -> None:
+    """nginx sends a POST on to the next instance only where repeating it is safe: POST
+    /orders (its Idempotency-Key fences every attempt) and logins. The instance is frozen
+    so that the requests reach it, then killed under them: each must still get an
+    instance's own answer (no token, or no password: a 4xx problem), never the gateway's
+    503 for an instance that died mid-request."""
+    victim = stack.topology.instances(service)[0]
+    gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
+    wait_for(lambda: victim.address in upstreams(stack), 10)
+    pid = next(p["pid"] for p in stack.supervisor.processes() if p["name"] == victim.id)
+
+    def send(n: int) -> httpx.Response:
+        headers = {"Idempotency-Key": f"died-under-it-{n}"}
+        return httpx.post(f"{gateway}{path}", json={}, headers=headers, timeout=10)
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            sent = [pool.submit(send, n) for n in range(4)]
+            time.sleep(0.5)  # every request is now with an instance; some with the frozen one
+            os.kill(pid, signal.SIGKILL)
+            answers = [future.result() for future in sent]
+    finally:
+        wait_for(lambda: victim.id in passing_ids(stack, service), 15)
+    assert [a.status_code for a in answers] == [expected] * 4, [a.text for a in answers]
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers)

@@ -13,6 +13,7 @@ import pytest
 from chaoslib.experiment import ensure_experiment_is_valid
 
 from shopctl.chaos import actions, probes
+from shopctl.chaos.expect import Expectation, judge, summary
 from shopctl.chaos.report import markdown
 from shopctl.chaos.run import (
     Outcome,
@@ -30,7 +31,8 @@ MODULES = {"shopctl.chaos.actions": actions, "shopctl.chaos.probes": probes}
 REQUIRED = {
     "kill-auth-instance", "kill-cart-instance", "kill-orders-instance", "kill-payments-instance",
     "stop-orders", "pause-cart-instance", "kafka-down", "kill-postgres", "stop-redis",
-    "kill-consul", "processor-down", "processor-charges-then-times-out",
+    "kill-consul", "processor-cut-off", "processor-charges-then-times-out",
+    "postgres-latency", "kafka-partition",
 }  # fmt: skip
 
 
@@ -71,6 +73,9 @@ def test_every_fault_is_held_then_repaired_by_the_method_and_by_a_rollback() -> 
         # rollbacks repeat the repair should the method stop midway.
         assert repairs == rollbacks, name
         for fault in faults:
+            if fault["func"] in ("network_fault", "cut_link"):
+                assert [r["func"] for r in repairs] == ["heal_network"], name
+                continue
             if fault["func"] == "processor_faults":
                 assert {"module": fault["module"], "type": "python", "func": fault["func"]} in [
                     {k: v for k, v in r.items() if k != "arguments"} for r in repairs
@@ -150,3 +155,42 @@ def test_run_figures_take_the_slowest_http_answer_and_failed_checkouts(tmp_path:
     figures = run_figures(stats)
     assert (figures.requests, figures.failed, figures.checkouts_failed) == (58, 2, 2)
     assert figures.slowest_ms == 28000.5
+
+
+def _failure(
+    method: str, name: str, status: int, ms: float, retry_after: str | None = "2"
+) -> dict[str, Any]:
+    return {"method": method, "name": name, "status": status, "ms": ms, "retry_after": retry_after}
+
+
+def test_every_experiment_says_what_clients_may_see() -> None:
+    said = {name: Expectation.of(e) for name, e in experiments().items()}
+    # Losing one instance of anything costs clients nothing; Kafka or the card processor
+    # away costs no checkout.
+    assert all(said[n].clients == "unaffected" for n in said if n.endswith("-instance"))
+    assert said["kill-consul"].clients == "unaffected"
+    for name in ("kafka-down", "kafka-partition", "processor-cut-off"):
+        assert said[name].checkouts_unaffected, name
+    assert all(e.clients != "any" for n, e in said.items() if n != "restart-stack")
+
+
+def test_a_dependency_loss_allows_only_fast_503s_with_retry_after() -> None:
+    allowed = Expectation("fast-503")
+    honest = [_failure("GET", "/cart", 503, 40), _failure("POST", "/orders", 503, 1200)]
+    assert judge(allowed, honest, slowest_ms=1200) == []
+    assert summary(honest) == "2 x fast 503 with Retry-After"
+    for bad in (
+        _failure("GET", "/cart", 503, 40, retry_after=None),
+        _failure("GET", "/cart", 503, 9000),
+        _failure("POST", "/orders", 502, 40),
+        _failure("GET", "/cart", 0, 30000, retry_after=None),
+        _failure("JOURNEY", "checkout → CONFIRMED", 0, 120000, retry_after=None),
+    ):
+        assert judge(allowed, [*honest, bad], slowest_ms=1200), bad
+    assert judge(allowed, [], slowest_ms=31000)  # a hang past the gateway's timeout
+    no_checkout = Expectation("fast-503", checkouts_unaffected=True)
+    assert judge(no_checkout, honest, slowest_ms=1200) == [
+        "1 checkouts failed: 1 x fast 503 with Retry-After"
+    ]
+    assert judge(Expectation("unaffected"), honest[:1], slowest_ms=40)
+    assert judge(Expectation("any"), [_failure("GET", "/cart", 0, 50, None)], 50) == []

@@ -16,10 +16,8 @@ from shopctl.consul_build import (
     CONSUL_VERSION,
     GO_MOD,
     ensure_consul_binaries,
-    go_mod_directives,
-    required_versions,
 )
-from shopctl.gobuild import module_cache
+from shopctl.gobuild import go_mod_directives, module_cache, required_versions
 
 SEMVER = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 # Where `go mod download` leaves Consul's go.mod for the pinned version.

@@ -27,7 +27,16 @@ from shopctl.render import DOCKER_RULES_DIR, write_docker_configs
 from shopctl.topology import CONSUL_SERVERS, KAFKA_TOPICS, ROOT, SERVICES, Topology
 
 CONSUL_SERVER_NAMES = [f"consul-{n}" for n in range(1, CONSUL_SERVERS + 1)]
-INFRA_SERVICES = {"postgres", "redis", "kafka", "gateway", "prometheus", "grafana", "psp"}
+INFRA_SERVICES = {
+    "postgres",
+    "redis",
+    "kafka",
+    "gateway",
+    "prometheus",
+    "grafana",
+    "psp",
+    "toxiproxy",
+}
 INFRA_SERVICES |= set(CONSUL_SERVER_NAMES)
 EXPORTERS = {"postgres-exporter", "redis-exporter", "node-exporter", "nginx-exporter"}
 INFRA_SERVICES |= {"alertmanager", *EXPORTERS}
@@ -46,6 +55,7 @@ PUBLISHED_PORTS = {
     "redis": ("REDIS_PORT",),
     "kafka": ("KAFKA_PORT",),
     "consul-1": ("CONSUL_HTTP_PORT",),
+    "toxiproxy": ("TOXIPROXY_PORT",),
 }
 STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana", "alertmanager"}
 STATEFUL_SERVICES |= set(CONSUL_SERVER_NAMES)
@@ -59,6 +69,7 @@ RENDERED_MOUNTS = {
     "consul-template.hcl": ("gateway", "/etc/consul-template/gateway.hcl"),
     "prometheus.yml": ("prometheus", "/etc/prometheus/prometheus.yml"),
     "databases.sql": ("postgres", "/docker-entrypoint-initdb.d/10-databases.sql"),
+    "toxiproxy.json": ("toxiproxy", "/config/proxies.json"),
 }
 MEMORY_BUDGET_BYTES = 3 * 1000**3
 

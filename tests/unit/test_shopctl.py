@@ -46,7 +46,7 @@ def test_docker_mode_uses_the_same_variable_names() -> None:
     for a, b in zip(local.instances(), docker.instances(), strict=True):
         assert local.instance_env(a).keys() == docker.instance_env(b).keys()
     assert docker.instance_env(docker.instances("auth")[0])["DATABASE_URL"].startswith(
-        "postgresql://auth:auth@postgres:5432/"
+        "postgresql://auth:auth@toxiproxy:5432/"
     )
 
 
@@ -59,6 +59,14 @@ def test_gateway_takes_its_upstreams_from_consul_and_hides_internals(tmp_path: P
     assert "non_idempotent" not in next_upstream
     # A service's 503 (load shed, a shared dependency away) must not disable the instance.
     assert "http_503" not in next_upstream and "error" in next_upstream
+    # POSTs go on to the next instance only where a repeat is safe, and never on a timeout.
+    repeated = [
+        block.split("}")[0]
+        for block in nginx.split("location = ")[1:]
+        if "non_idempotent" in block.split("}")[0]
+    ]
+    assert sorted(b.split(" {")[0] for b in repeated) == ["/auth/login", "/orders"]
+    assert all("timeout" not in b and "http_503" not in b for b in repeated)
     template = render.upstreams_template()
     for service in SERVICES:
         assert f"upstream {service} {{" in template

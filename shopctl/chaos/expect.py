@@ -1,0 +1,95 @@
+"""What clients may see while an experiment's fault lasts, and the check of it against
+every request that failed.
+
+Each experiment says it in its file, as a Chaos Toolkit extension:
+`{"name": "shopstack", "clients": ..., "checkouts": ...}` where `clients` is
+
+- `unaffected`: no request fails (losing one instance of anything: the others serve);
+- `fast-503`: only fast, honest failures: 503 with a Retry-After, answered within
+  FAST_FAILURE_MS (a dependency every instance shares is away or slow);
+- `any`: clients may see anything (the whole stack restarts); what counts is that no
+  acknowledged order is lost and the invariants hold,
+
+and `checkouts: unaffected` adds that no POST /orders fails (Kafka and the card processor
+are not needed to take an order). In every case no answer may take longer than the
+gateway's timeout, and every followed order must end as expected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+CLIENTS = ("unaffected", "fast-503", "any")
+FAST_FAILURE_MS = 5000
+# The gateway's proxy_read_timeout (infra/nginx/nginx.conf.j2): no answer takes longer.
+GATEWAY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Expectation:
+    clients: str = "fast-503"
+    checkouts_unaffected: bool = False
+
+    @classmethod
+    def of(cls, experiment: dict[str, Any]) -> Expectation:
+        found = [e for e in experiment.get("extensions", []) if e.get("name") == "shopstack"]
+        if len(found) != 1:
+            raise ValueError(f"{experiment['title']}: no `shopstack` extension with expectations")
+        clients, checkouts = found[0]["clients"], found[0].get("checkouts", "any")
+        if clients not in CLIENTS or checkouts not in ("unaffected", "any"):
+            raise ValueError(f"{experiment['title']}: unknown expectation {found[0]}")
+        return cls(clients, checkouts == "unaffected")
+
+    def describe(self) -> str:
+        said = {
+            "unaffected": "no failed request",
+            "fast-503": "only fast 503s with Retry-After",
+            "any": "anything (no order lost)",
+        }[self.clients]
+        return said + ("; no failed checkout" if self.checkouts_unaffected else "")
+
+
+def kind(failure: dict[str, Any]) -> str:
+    """A failure as one short label: what the client got back."""
+    if failure["method"] == "JOURNEY":
+        return "order not ended in time"
+    status = failure["status"]
+    if not status:
+        return "no answer"
+    if status == 503:
+        fast = failure["ms"] <= FAST_FAILURE_MS
+        if failure.get("retry_after"):
+            return "fast 503 with Retry-After" if fast else "slow 503"
+        return "503 without Retry-After"
+    return str(status)
+
+
+def summary(failures: list[dict[str, Any]]) -> str:
+    """E.g. "98 x fast 503 with Retry-After, 2 x 502"; "none" when nothing failed."""
+    counts = Counter(kind(f) for f in failures)
+    return ", ".join(f"{n} x {label}" for label, n in counts.most_common()) or "none"
+
+
+def judge(expectation: Expectation, failures: list[dict[str, Any]], slowest_ms: float) -> list[str]:
+    """What the clients saw that the experiment's expectation does not allow."""
+    problems = []
+    if slowest_ms > GATEWAY_TIMEOUT_MS:
+        problems.append(f"an answer took {slowest_ms / 1000:.1f} s, past the gateway's timeout")
+    if expectation.clients == "any":
+        return problems
+    journeys = [f for f in failures if f["method"] == "JOURNEY"]
+    if journeys:
+        problems.append(f"{len(journeys)} followed orders did not end as expected in time")
+    requests = [f for f in failures if f["method"] != "JOURNEY"]
+    if expectation.clients == "unaffected" and requests:
+        problems.append(f"clients saw failures: {summary(requests)}")
+    if expectation.clients == "fast-503":
+        dishonest = [f for f in requests if kind(f) != "fast 503 with Retry-After"]
+        if dishonest:
+            problems.append(f"failures other than a fast 503: {summary(dishonest)}")
+    checkouts = [f for f in requests if f["method"] == "POST" and f["name"] == "/orders"]
+    if expectation.checkouts_unaffected and checkouts:
+        problems.append(f"{len(checkouts)} checkouts failed: {summary(checkouts)}")
+    return problems

@@ -1,0 +1,111 @@
+"""Toxiproxy on the network path between the services and what they depend on (Postgres,
+Redis, Kafka and the card processor), so that chaos experiments can add latency, cut a
+connection or slow the bandwidth of one link while the rest of the stack runs untouched.
+
+Only the services' connections pass through it; shopctl, the exporters and the tests reach
+each part directly, so that what checks a fault is not subject to it. Local mode builds
+the server from its Go module (the version infra/toxiproxy/go.mod requires); Docker mode
+runs the official image of the same version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shopctl.gobuild import BIN_DIR, go_build, required_versions
+from shopctl.topology import PROXIED, ROOT, Topology
+
+BUILD_MODULE = ROOT / "infra" / "toxiproxy"
+MODULE = "github.com/Shopify/toxiproxy/v2"
+VERSION = required_versions(BUILD_MODULE / "go.mod")[MODULE]
+BINARY = BIN_DIR / "toxiproxy-server"
+
+
+def ensure_toxiproxy() -> Path:
+    return go_build(
+        f"{MODULE}/cmd/server",
+        BINARY,
+        BUILD_MODULE,
+        title=f"Building Toxiproxy {VERSION.removeprefix('v')} from its Go module "
+        "(first time: about a minute)",
+    )
+
+
+def proxies(topology: Topology) -> list[dict[str, Any]]:
+    """Toxiproxy's start-up configuration: one proxy per dependency, listening where the
+    services are told the dependency is and forwarding to where it really is."""
+    found = []
+    for name in PROXIED:
+        _, listen_port = topology.service_address(name)
+        upstream_host, upstream_port = topology.upstream_address(name)
+        found.append(
+            {
+                "name": name,
+                "listen": f"{'127.0.0.1' if topology.mode == 'local' else '0.0.0.0'}:{listen_port}",
+                "upstream": f"{upstream_host}:{upstream_port}",
+                "enabled": True,
+            }
+        )
+    return found
+
+
+def proxies_json(topology: Topology) -> str:
+    return json.dumps(proxies(topology), indent=2) + "\n"
+
+
+class Toxiproxy:
+    """Toxiproxy's HTTP API, as the chaos actions use it."""
+
+    def __init__(self, api: str, timeout: float = 5.0) -> None:
+        self.client = httpx.Client(base_url=api, timeout=timeout)
+
+    def __enter__(self) -> Toxiproxy:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.is_error:
+            raise RuntimeError(
+                f"toxiproxy {response.request.method} {response.request.url.path}: "
+                f"{response.status_code} {response.text.strip()}"
+            )
+        return response
+
+    def proxies(self) -> dict[str, Any]:
+        return dict(self._check(self.client.get("/proxies")).json())
+
+    def add_toxic(
+        self,
+        proxy: str,
+        kind: str,
+        attributes: dict[str, float],
+        *,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+    ) -> str:
+        """Add a toxic (latency, bandwidth, timeout, reset_peer, slow_close, slicer,
+        limit_data) to one proxy; returns its name."""
+        name = f"{kind}_{stream}"
+        body = {
+            "name": name,
+            "type": kind,
+            "stream": stream,
+            "toxicity": toxicity,
+            "attributes": attributes,
+        }
+        self._check(self.client.post(f"/proxies/{proxy}/toxics", json=body))
+        return name
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """Disabled, a proxy closes every connection through it and refuses new ones."""
+        self._check(self.client.post(f"/proxies/{proxy}", json={"enabled": enabled}))
+
+    def reset(self) -> None:
+        """Every proxy enabled and every toxic removed."""
+        self._check(self.client.post("/reset"))
