@@ -90,6 +90,26 @@ def resume(targets: list[str]) -> None:
             current().stack.supervisor.signal(name, signal.SIGCONT)
 
 
+def stack_down() -> None:
+    """`make down`: every process stopped the graceful way (instances deregister and
+    drain), every byte of data kept."""
+    if current().mode == "docker":
+        _compose("down")
+    else:
+        current().stack.down()
+
+
+def stack_up() -> None:
+    """`make up` (on a running stack it changes nothing)."""
+    if current().mode == "docker":
+        from shopctl import docker
+
+        if docker.up() != 0:
+            raise RuntimeError("docker compose up failed")
+    else:
+        current().stack.up()
+
+
 def hold(seconds: float | str) -> None:
     """Keep the fault in place (the experiment's configuration sets how long)."""
     time.sleep(float(seconds))

@@ -58,3 +58,27 @@ def test_postgres_outage_is_reported_and_recovered_without_restarts(stack: Local
     # Nobody crashed or was restarted by supervisord: the same processes recovered.
     assert {i: after[i] for i in users} == {i: before[i] for i in users}
     stack.wait_ready()  # routed again through the gateway, for the tests that follow
+
+
+def test_a_slow_link_to_postgres_keeps_every_instance_in_the_gateway(stack: LocalStack) -> None:
+    """500 ms on every answer from Postgres (Toxiproxy): every instance still answers
+    its readiness check within Consul's 1 s, so none leaves the gateway, and the catalog
+    keeps answering (slowly, or a fast 503 when a pool is exhausted), never all 503s."""
+    from shopctl.toxiproxy import Toxiproxy
+
+    gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
+    product = httpx.get(f"{gateway}/products?limit=1", timeout=5).json()["items"][0]["id"]
+    with Toxiproxy(f"http://127.0.0.1:{stack.settings['TOXIPROXY_PORT']}") as proxy:
+        proxy.add_toxic("postgres", "latency", {"latency": 500})
+        try:
+            time.sleep(5)  # two of Consul's checks, every 2 s
+            bodies = _ready_bodies(stack)
+            answers = [
+                httpx.get(f"{gateway}/products/{product}", timeout=10).status_code
+                for _ in range(5)
+            ]
+        finally:
+            proxy.reset()
+    assert all(code == 200 for code, _ in bodies.values()), bodies
+    assert answers.count(200) >= 3, answers
+    stack.wait_ready()

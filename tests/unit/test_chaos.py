@@ -32,7 +32,7 @@ REQUIRED = {
     "kill-auth-instance", "kill-cart-instance", "kill-orders-instance", "kill-payments-instance",
     "stop-orders", "pause-cart-instance", "kafka-down", "kill-postgres", "stop-redis",
     "kill-consul", "processor-cut-off", "processor-charges-then-times-out",
-    "postgres-latency", "kafka-partition",
+    "postgres-latency", "kafka-partition", "restart-stack",
 }  # fmt: skip
 
 
@@ -75,6 +75,9 @@ def test_every_fault_is_held_then_repaired_by_the_method_and_by_a_rollback() -> 
         for fault in faults:
             if fault["func"] in ("network_fault", "cut_link"):
                 assert [r["func"] for r in repairs] == ["heal_network"], name
+                continue
+            if fault["func"] == "stack_down":
+                assert [r["func"] for r in repairs] == ["stack_up"], name
                 continue
             if fault["func"] == "processor_faults":
                 assert {"module": fault["module"], "type": "python", "func": fault["func"]} in [

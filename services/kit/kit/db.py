@@ -4,10 +4,12 @@ start-up, and connections that fail fast (503) instead of hanging when Postgres 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
@@ -46,8 +48,14 @@ class Postgres:
         self.migrations = load_migrations(migrations_dir)
         self.kit_migrations = load_migrations(KIT_MIGRATIONS) if messaging else []
         self.migrated = asyncio.Event()
+        self.url = settings.database_url
+        self.connect_kwargs: dict[str, Any] = {
+            "connect_timeout": 2,
+            "application_name": settings.instance,
+            "options": session_options(settings),
+        }
         self.pool = AsyncConnectionPool(
-            settings.database_url,
+            self.url,
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             open=False,
@@ -55,12 +63,10 @@ class Postgres:
             # A connection that died with a Postgres restart is replaced on checkout
             # rather than handed to a request.
             check=AsyncConnectionPool.check_connection,
-            kwargs={
-                "connect_timeout": 2,
-                "application_name": settings.instance,
-                "options": session_options(settings),
-            },
+            kwargs=self.connect_kwargs,
         )
+        self._probe: AsyncConnection | None = None
+        self._probe_lock = asyncio.Lock()
         self._migrator: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -94,14 +100,33 @@ class Postgres:
             raise DependencyUnavailable("postgres") from exc
 
     async def check(self) -> None:
+        """Does Postgres answer? Asked over a connection of its own, kept open between
+        checks, in one round trip: through the pool, a busy pool or a slow link (two round
+        trips, the pool's own check and the query) would read as Postgres being away, and
+        every instance, all sharing the same Postgres, would leave the gateway together,
+        turning slow answers into no answers at all."""
         if not self.migrated.is_set():
             raise RuntimeError("migrations not applied yet")
-        async with self.pool.connection(timeout=self.timeout) as conn:
-            await conn.execute("SELECT 1")
+        async with self._probe_lock:
+            if self._probe is None or self._probe.closed:
+                self._probe = await AsyncConnection.connect(
+                    self.url, autocommit=True, **self.connect_kwargs
+                )
+            conn = self._probe
+            try:
+                await conn.execute("SELECT 1")
+            except BaseException:  # failed or timed out: the next check starts afresh
+                self._probe = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                raise
 
     async def stop(self) -> None:
         if self._migrator:
             self._migrator.cancel()
+        if self._probe is not None:
+            with contextlib.suppress(Exception):
+                await self._probe.close()
         await self.pool.close(timeout=5)
 
 
