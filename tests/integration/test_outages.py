@@ -74,8 +74,7 @@ def test_a_slow_link_to_postgres_keeps_every_instance_in_the_gateway(stack: Loca
             time.sleep(5)  # two of Consul's checks, every 2 s
             bodies = _ready_bodies(stack)
             answers = [
-                httpx.get(f"{gateway}/products/{product}", timeout=10).status_code
-                for _ in range(5)
+                httpx.get(f"{gateway}/products/{product}", timeout=10).status_code for _ in range(5)
             ]
         finally:
             proxy.reset()
