@@ -77,9 +77,6 @@ class Toxiproxy:
             )
         return response
 
-    def proxies(self) -> dict[str, Any]:
-        return dict(self._check(self.client.get("/proxies")).json())
-
     def add_toxic(
         self,
         proxy: str,
@@ -101,10 +98,6 @@ class Toxiproxy:
         }
         self._check(self.client.post(f"/proxies/{proxy}/toxics", json=body))
         return name
-
-    def set_enabled(self, proxy: str, enabled: bool) -> None:
-        """Disabled, a proxy closes every connection through it and refuses new ones."""
-        self._check(self.client.post(f"/proxies/{proxy}", json={"enabled": enabled}))
 
     def reset(self) -> None:
         """Every proxy enabled and every toxic removed."""

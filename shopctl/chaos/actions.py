@@ -145,13 +145,6 @@ def network_fault(
             proxy.add_toxic(link, toxic, attributes, stream=one, toxicity=toxicity)
 
 
-def cut_link(link: str) -> None:
-    """Close every connection on the link and refuse new ones (the dependency's address
-    stops answering)."""
-    with _toxiproxy() as proxy:
-        proxy.set_enabled(link, False)
-
-
 def heal_network() -> None:
     """Every link open and every toxic removed."""
     with _toxiproxy() as proxy:

@@ -73,7 +73,7 @@ def test_every_fault_is_held_then_repaired_by_the_method_and_by_a_rollback() -> 
         # rollbacks repeat the repair should the method stop midway.
         assert repairs == rollbacks, name
         for fault in faults:
-            if fault["func"] in ("network_fault", "cut_link"):
+            if fault["func"] == "network_fault":
                 assert [r["func"] for r in repairs] == ["heal_network"], name
                 continue
             if fault["func"] == "stack_down":
