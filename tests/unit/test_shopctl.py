@@ -67,6 +67,11 @@ def test_gateway_takes_its_upstreams_from_consul_and_hides_internals(tmp_path: P
     ]
     assert sorted(b.split(" {")[0] for b in repeated) == ["/auth/login", "/orders"]
     assert all("timeout" not in b and "http_503" not in b for b in repeated)
+    # A frozen cart instance holds the catalog and carts 10 s, not the gateway's 30 s.
+    assert "proxy_read_timeout 30s;" in nginx
+    for route in ("/products", "/cart"):
+        block = nginx.split(f"location {route} ")[1].split("}")[0]
+        assert "proxy_read_timeout 10s;" in block, route
     template = render.upstreams_template()
     for service in SERVICES:
         assert f"upstream {service} {{" in template
