@@ -22,19 +22,22 @@ PAGE = Environment(autoescape=select_autoescape(default=True)).from_string(
  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem; color: #1d2127; }
  table { border-collapse: collapse; }
  th, td { padding: .35rem .7rem; border-bottom: 1px solid #d6d9de; text-align: right; }
- th:first-child, td:first-child { text-align: left; }
+ th:first-child, td:first-child, .text { text-align: left; }
  .pass { color: #1a7f37; font-weight: 600; } .fail { color: #cf222e; font-weight: 600; }
  .problems { color: #cf222e; font-size: 13px; text-align: left; }
 </style></head><body>
 <h1>Shopstack chaos report</h1>
 <p>{{ passed }} of {{ outcomes | length }} experiments passed, each under a steady load of
 simulated shoppers, each ending with the invariants.</p>
-<table><thead><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
+<table><thead><tr>{% for h in headers %}
+ <th{% if h in ("what clients saw", "allowed") %} class="text"{% endif %}>{{ h }}</th>
+{% endfor %}</tr></thead><tbody>
 {% for o in outcomes %}<tr>
  <td>{{ o.title }}</td><td>{{ o.requests }}</td><td>{{ o.failed }}</td>
  <td>{{ "%.1f %%" | format(o.fault_error_ratio * 100) }}</td><td>{{ o.checkouts_failed }}</td>
  <td>{{ "%.1f s" | format(o.slowest_ms / 1000) }}</td>
- <td>{{ recovered(o) }}</td><td>{{ o.client_failures }}</td><td>{{ o.expected }}</td>
+ <td>{{ recovered(o) }}</td><td class="text">{{ o.client_failures }}</td>
+ <td class="text">{{ o.expected }}</td>
  <td>{{ o.lost | length }} of {{ o.acknowledged }}</td>
  <td>{{ o.invariants_held }} / {{ o.invariants }}</td>
  <td class="{{ 'pass' if o.passed else 'fail' }}">{{ 'PASS' if o.passed else 'FAIL' }}</td>
