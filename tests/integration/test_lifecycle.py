@@ -24,6 +24,7 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
     assert names == {
         "consul",
         "psp",
+        "toxiproxy",
         "postgres",
         "redis",
         "kafka",

@@ -57,7 +57,18 @@ def test_postgres_outage_is_reported_and_recovered_without_restarts(stack: Local
     after = _pids(stack)
     # Nobody crashed or was restarted by supervisord: the same processes recovered.
     assert {i: after[i] for i in users} == {i: before[i] for i in users}
-    stack.wait_ready()  # routed again through the gateway, for the tests that follow
+    stack.wait_ready()
+    # Ready means able to serve: the instances' pools, whose connections died with
+    # Postgres, hand out connections again (the catalog's pages are read from cart's
+    # database, a login from auth's).
+    gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
+    for _ in range(4):
+        page = httpx.get(f"{gateway}/products?limit=1", timeout=5)
+        assert page.status_code == 200, page.text
+    admin = {"email": stack.settings["ADMIN_EMAIL"], "password": stack.settings["ADMIN_PASSWORD"]}
+    for _ in range(2):
+        logged_in = httpx.post(f"{gateway}/auth/login", json=admin, timeout=5)
+        assert logged_in.status_code == 200, logged_in.text
 
 
 def test_a_slow_link_to_postgres_keeps_every_instance_in_the_gateway(stack: LocalStack) -> None:

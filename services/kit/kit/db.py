@@ -21,6 +21,8 @@ from kit.settings import ServiceSettings
 
 log = logging.getLogger("kit.db")
 
+RECONNECT_TIMEOUT_SECONDS = 3.0
+
 
 def session_options(settings: ServiceSettings) -> str:
     """libpq `options`: the settings each session starts with."""
@@ -63,10 +65,16 @@ class Postgres:
             # A connection that died with a Postgres restart is replaced on checkout
             # rather than handed to a request.
             check=AsyncConnectionPool.check_connection,
+            # A connection that failed is tried again after 1, 2, 4... s, for at most
+            # this long; then the next request that needs one starts afresh at once.
+            # psycopg's default (5 min of doubling waits) can leave a pool empty long
+            # after Postgres is back.
+            reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
             kwargs=self.connect_kwargs,
         )
         self._probe: AsyncConnection | None = None
         self._probe_lock = asyncio.Lock()
+        self._pool_trusted = False
         self._migrator: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -100,13 +108,26 @@ class Postgres:
             raise DependencyUnavailable("postgres") from exc
 
     async def check(self) -> None:
-        """Does Postgres answer? Asked over a connection of its own, kept open between
-        checks, in one round trip: through the pool, a busy pool or a slow link (two round
-        trips, the pool's own check and the query) would read as Postgres being away, and
-        every instance, all sharing the same Postgres, would leave the gateway together,
-        turning slow answers into no answers at all."""
+        """Does Postgres answer, and can the pool serve? Postgres is asked over a
+        connection of its own in one round trip, so that a slow link or a busy pool does
+        not read as Postgres being away: every instance shares the same Postgres, so all
+        would leave the gateway together, turning slow answers into no answers at all.
+        After Postgres was seen away, the pool must also hand out a connection again
+        before the instance is ready: its connections died, and it reconnects on its own
+        schedule."""
         if not self.migrated.is_set():
             raise RuntimeError("migrations not applied yet")
+        try:
+            await self._ask_postgres()
+        except BaseException:
+            self._pool_trusted = False
+            raise
+        if not self._pool_trusted:
+            async with self.pool.connection(timeout=self.timeout):
+                pass
+            self._pool_trusted = True
+
+    async def _ask_postgres(self) -> None:
         async with self._probe_lock:
             if self._probe is None or self._probe.closed:
                 self._probe = await AsyncConnection.connect(
