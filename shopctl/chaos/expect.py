@@ -67,14 +67,18 @@ def kind(failure: dict[str, Any]) -> str:
 
 
 def summary(failures: list[dict[str, Any]]) -> str:
-    """E.g. "98 x 503 with Retry-After, 2 x 502 (the slowest in 1.2 s)"; "none" when
+    """E.g. "98 x 503 with Retry-After, 2 x 502 (the slowest in 40 ms)"; "none" when
     nothing failed."""
     if not failures:
         return "none"
     counts = Counter(kind(f) for f in failures)
     kinds = ", ".join(f"{n} x {label}" for label, n in counts.most_common())
     answered = [f["ms"] for f in failures if f["method"] != "JOURNEY"]
-    return kinds + (f" (the slowest in {max(answered) / 1000:.1f} s)" if answered else "")
+    if not answered:
+        return kinds
+    slowest = max(answered)
+    said = f"{slowest:.0f} ms" if slowest < 1000 else f"{slowest / 1000:.1f} s"
+    return f"{kinds} (the slowest in {said})"
 
 
 def judge(expectation: Expectation, failures: list[dict[str, Any]], slowest_ms: float) -> list[str]:

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import logging
 import time
@@ -9,6 +10,7 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field
 
 from kit import DependencyUnavailable, ServiceSettings, ShopError, create_app
+from kit.app import settle
 from kit.logging import JsonFormatter, request_id_var
 from tests.unit.kit_fakes import FakeComponent
 
@@ -210,3 +212,34 @@ def test_json_log_lines_carry_request_id_and_extras() -> None:
     assert line["request_id"] == "rid-1"
     assert line["instance"] == "cart-2"
     assert line["route"] == "/cart"
+
+
+class _Keys:
+    def __init__(self) -> None:
+        self.loaded = False
+
+
+def test_start_up_waits_for_critical_dependencies_then_keys_but_not_for_ever() -> None:
+    async def scenario() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        db = FakeComponent("postgres", healthy=False)
+        cache = FakeComponent("redis", healthy=False, critical=False)
+        keys = _Keys()
+        loop.call_later(0.3, setattr, db, "healthy", True)
+        loop.call_later(0.6, setattr, keys, "loaded", True)
+        started = loop.time()
+        await settle([db, cache], keys, within=5)  # type: ignore[arg-type]
+        ready_after = loop.time() - started
+        started = loop.time()
+        await settle([FakeComponent("postgres", hangs=True)], None, within=0.5)
+        hung_after = loop.time() - started
+        started = loop.time()
+        await settle([FakeComponent("postgres")], None, within=5)
+        return ready_after, hung_after, loop.time() - started
+
+    ready_after, hung_after, at_once = asyncio.run(scenario())
+    # Ready once Postgres answers and the keys are in, whatever a non-critical part says.
+    assert 0.6 <= ready_after < 1.5
+    # A dependency that hangs costs the start-up `within`, no more.
+    assert 0.5 <= hung_after < 1.0
+    assert at_once < 0.1

@@ -4,6 +4,8 @@ so a service's `main.py` only names its routers and its dependencies."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -21,6 +23,8 @@ from kit.requests import RequestContextMiddleware
 from kit.service_client import ServiceClient
 from kit.settings import ServiceSettings
 from kit.tokens import TokenVerifier, jwks_from
+
+log = logging.getLogger("kit.app")
 
 
 def create_app(
@@ -78,14 +82,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        started = [
-            *components,
-            *wiring,
-            *app.state.parts,
-            *([registration] if registration else []),
-        ]
+        started = [*components, *wiring, *app.state.parts]
         for part in started:
             await part.start()
+        await settle(components, verifier, within=settings.startup_ready_wait_seconds)
+        if registration:
+            await registration.start()
+            started.append(registration)
         try:
             yield
         finally:
@@ -120,3 +123,27 @@ def create_app(
     # Any route may meet a dependency that is away.
     app.openapi = document_problems(app, every_route=(503,))  # type: ignore[method-assign]
     return app
+
+
+async def settle(
+    components: Sequence[Component], verifier: TokenVerifier | None, *, within: float
+) -> None:
+    """Until the critical components answer and tokens can be verified, for at most
+    `within`. Uvicorn opens the port only after this: an instance restarted before Consul
+    noticed its death, still listed by the gateway, refuses connections meanwhile (and
+    nginx tries the next instance) instead of answering 503 before it can serve. Past
+    `within` it starts anyway, not ready, and says why in its readiness."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    critical = [c for c in components if c.critical]
+    while loop.time() < deadline:
+        try:
+            for component in critical:
+                await asyncio.wait_for(component.check(), max(0.1, deadline - loop.time()))
+        except Exception:  # not yet: try again until the deadline
+            await asyncio.sleep(0.1)
+            continue
+        if verifier is None or verifier.loaded:
+            return
+        await asyncio.sleep(0.05)
+    log.warning("starting before every dependency answers", extra={"waited_s": within})

@@ -1,7 +1,9 @@
 """Healthy instances of other services, from Consul's health API with blocking queries:
 each watcher waits on Consul until the passing set changes, so the cache follows kills
 and restarts within a round trip. If Consul is unreachable the last known set stays in
-use; callers keep working on what they knew."""
+use; callers keep working on what they knew. So it does, for a while, when Consul answers
+that none is passing where some were: a restarted Consul knows nobody until the instances
+register again, a few seconds later."""
 
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ KNOWN_INSTANCES = Gauge(
     ["service", "target"],
 )
 BLOCKING_WAIT = "30s"
+# How long an empty answer is not believed over a known set (instances register with a
+# restarted Consul within a few seconds); a service that really lost every instance is
+# refused fast by its dead addresses meanwhile.
+EMPTY_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class ServiceDiscovery:
 
     async def _watch(self, target: str) -> None:
         index: str | None = None
+        empty_since: float | None = None
+        loop = asyncio.get_running_loop()
 
         async def passing(agent: Any) -> tuple[str, list[dict[str, Any]]]:
             # Returns when the passing set differs from the one at `index`, or after
@@ -98,6 +106,14 @@ class ServiceDiscovery:
                     key=lambda endpoint: endpoint.id,
                 )
             )
+            if not endpoints and self._endpoints[target]:
+                empty_since = empty_since or loop.time()
+                if loop.time() - empty_since < EMPTY_GRACE_SECONDS:
+                    # Ask again soon with a plain query rather than block on the empty set.
+                    index = None
+                    await asyncio.sleep(0.5)
+                    continue
+            empty_since = None
             if endpoints != self._endpoints[target]:
                 log.info(
                     "instances changed",

@@ -61,6 +61,9 @@ class ServiceSettings(BaseSettings):
     dependency_timeout_seconds: float = 1.0
     # How long SIGTERM waits for in-flight requests before closing connections.
     shutdown_grace_seconds: int = 20
+    # At start-up, how long the instance waits for its critical dependencies (and auth's
+    # signing keys) before it opens its port anyway (kit.app.settle).
+    startup_ready_wait_seconds: float = 5.0
 
     @property
     def instance(self) -> str:

@@ -118,11 +118,18 @@ class TokenVerifier:
     async def start(self) -> None:
         self._background = asyncio.create_task(self._keep_fresh())
 
+    @property
+    def loaded(self) -> bool:
+        """Has keys to verify tokens with (none yet: every token is refused with a 503)."""
+        return bool(self._keys)
+
     async def _keep_fresh(self) -> None:
+        pause = 0.1  # at start-up the caller's discovery may not know auth for a moment
         while not self._keys:
             await self.refresh(force=True)
             if not self._keys:
-                await asyncio.sleep(2)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
         while True:
             await asyncio.sleep(self.refresh_seconds)
             # A failed fetch keeps the cached keys (see `refresh`): auth being away for a
