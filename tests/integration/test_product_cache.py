@@ -16,6 +16,7 @@ from cart.service import Catalog
 from kit import Postgres
 from shopctl.local import LocalStack
 from shopctl.topology import ROOT, database_url
+from tests.integration.test_auth import bearer, login
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +165,38 @@ async def test_the_service_still_fills_the_cache_on_a_miss(
     assert answer.status_code == 200
     # The lease a request's miss took reached its fill: the row is cached.
     assert await cache.get(PRODUCT) == Product.model_validate(answer.json())
+
+
+def local_hits(instance: str) -> float:
+    metrics = httpx.get(f"http://{instance}/metrics").text
+    for line in metrics.splitlines():
+        if line.startswith("cache_requests_total{") and 'level="local"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_every_instance_drops_its_own_copy_when_any_instance_changes_a_product(
+    stack: LocalStack, gw: httpx.Client
+) -> None:
+    instances = [i.address for i in stack.topology.instances() if i.service == "cart"]
+    assert len(instances) >= 2
+    admin = bearer(
+        login(gw, stack.settings["ADMIN_EMAIL"], stack.settings["ADMIN_PASSWORD"])["access_token"]
+    )
+    original = gw.get(f"/products/{PRODUCT}").json()["price_cents"]
+    try:
+        for changed in (original + 1, original + 2, original + 3):
+            # Each instance reads the product until it serves its own copy.
+            for instance in instances:
+                before = local_hits(instance)
+                for _ in range(3):
+                    httpx.get(f"http://{instance}/products/{PRODUCT}").raise_for_status()
+                assert local_hits(instance) > before, f"{instance} kept no copy"
+            patched = gw.patch(f"/products/{PRODUCT}", json={"price_cents": changed}, headers=admin)
+            assert patched.status_code == 200
+            # At once, whichever instance answers: no copy outlives the change.
+            for instance in instances:
+                answer = httpx.get(f"http://{instance}/products/{PRODUCT}").json()
+                assert answer["price_cents"] == changed, instance
+    finally:
+        gw.patch(f"/products/{PRODUCT}", json={"price_cents": original}, headers=admin)

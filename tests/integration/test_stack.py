@@ -46,8 +46,16 @@ def test_gateway_routes_to_the_service_and_passes_the_request_id(stack: LocalSta
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["x-request-id"] == request_id
-    logs = "".join(p.read_text() for p in (stack.run / "logs").glob("orders-*.log"))
-    assert f'"request_id": "{request_id}"' in logs
+
+    def logged() -> bool:
+        # Access lines reach the log in batches, within half a second (kit.logging).
+        logs = "".join(p.read_text() for p in (stack.run / "logs").glob("orders-*.log"))
+        return f'"request_id":"{request_id}"' in logs
+
+    deadline = time.monotonic() + 5
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert logged()
 
 
 def test_redis_keeps_an_append_only_file(stack: LocalStack) -> None:

@@ -8,13 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from auth.schemas import LoginIn, MeRead, RefreshIn, RegisterIn, TokenPairRead, UserRead
 from auth.service import AuthService, TokenPair
-from kit.deps import CurrentUser
+from kit.deps import CurrentUser, from_state
 from kit.openapi import problems
-
-
-def _service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
 
 
 async def _client_address(request: Request) -> str:
@@ -23,7 +18,7 @@ async def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-Service = Annotated[AuthService, Depends(_service)]
+Service = Annotated[AuthService, Depends(from_state("auth"))]
 ClientAddress = Annotated[str, Depends(_client_address)]
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from cart.cart_store import CartStore
 from cart.config import CartSettings
 from cart.figures import READINGS
+from cart.local_copies import LocalCopies
 from cart.product_cache import ProductCache
 from cart.routes import cart, internal, products
 from cart.service import Carts, Catalog, Stock
@@ -20,13 +21,15 @@ def build_app(settings: CartSettings) -> FastAPI:
     db = Postgres(settings, migrations_dir=SERVICE_DIR / "migrations")
     # Product reads survive Redis being down (from Postgres), so Redis is not critical.
     redis = Redis(settings, critical=False)
-    cache = ProductCache(redis.client, ttl_seconds=settings.product_cache_ttl_seconds)
+    copies = LocalCopies(redis.client, ttl_seconds=settings.product_copy_ttl_seconds)
+    cache = ProductCache(redis.client, ttl_seconds=settings.product_cache_ttl_seconds, local=copies)
     catalog = Catalog(db=db, cache=cache, seed_file=SERVICE_DIR / "data" / "products.json")
     app = create_app(
         settings,
         routers=[products, cart, internal],
         components=[db, redis],
         parts=[
+            copies,
             AfterMigrations(db, catalog.seed, name="catalog seed"),
             StateGauges(db, READINGS, interval_seconds=settings.state_metrics_interval_seconds),
         ],

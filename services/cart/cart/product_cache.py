@@ -10,6 +10,10 @@ takes (or joins) the product's lease, `evict` deletes the lease with the value, 
 read Postgres after the lease was taken, so any update its row misses evicts after
 that, and kills the lease before the fill or the value after it.
 
+In front of Redis, each instance keeps a copy of what it served for a second
+(`LocalCopies`, dropped everywhere by `evict` through pub/sub); without it, or while it
+is not subscribed, every read asks Redis.
+
 The lease a miss saw is carried to `put` in the caller's context (a `ContextVar`), so
 callers keep the plain get / read Postgres / put shape. A per-instance map would not do:
 another reader's newer lease would let an old row through.
@@ -28,15 +32,19 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from cart.local_copies import EVICTIONS_CHANNEL, LocalCopies
 from cart.schemas import Product
 
 log = logging.getLogger("cart.cache")
 
 CACHE_REQUESTS = Counter(
     "cache_requests_total",
-    "Product cache lookups, by result (hit, miss, error).",
-    ["cache", "result"],
+    "Product cache lookups, by result (hit, miss, error) and the level that answered "
+    "(local: the instance's own copy; redis).",
+    ["cache", "result", "level"],
 )
+
+_LOCAL_HITS = CACHE_REQUESTS.labels("product", "hit", "local")
 
 # Long enough for one Postgres read, short enough that a reader that died holding a lease
 # delays nobody's fill for long.
@@ -60,9 +68,10 @@ _leases: ContextVar[MappingProxyType[str, str]] = ContextVar(
 
 
 class ProductCache:
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, ttl_seconds: int, local: LocalCopies | None = None) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self.local = local
         self._fill = redis.register_script(FILL_IF_LEASED)
 
     @staticmethod
@@ -75,17 +84,29 @@ class ProductCache:
 
     async def get(self, product_id: str) -> Product | None:
         """The cached product; on a miss, the lease for filling it is remembered."""
+        read_since = 0
+        if self.local is not None:
+            copy = self.local.get(product_id)
+            if copy is not None:
+                _LOCAL_HITS.inc()
+                return copy
+            read_since = self.local.generation
         try:
             cached = await self.redis.get(self._key(product_id))
             lease = None if cached else await self._take_lease(product_id)
         except RedisError as exc:
-            CACHE_REQUESTS.labels("product", "error").inc()
+            CACHE_REQUESTS.labels("product", "error", "redis").inc()
             log.warning("product cache unavailable", extra={"error": repr(exc)})
             return None
-        CACHE_REQUESTS.labels("product", "hit" if cached else "miss").inc()
+        CACHE_REQUESTS.labels("product", "hit" if cached else "miss", "redis").inc()
         if lease is not None:
             _leases.set(MappingProxyType({**_leases.get(), product_id: lease}))
-        return Product.model_validate_json(cached) if cached else None
+        if not cached:
+            return None
+        product = Product.model_validate_json(cached)
+        if self.local is not None:
+            self.local.keep(product, read_since=read_since)
+        return product
 
     async def _take_lease(self, product_id: str) -> str:
         """A new lease, or the one another reader took: either was taken before our
@@ -114,9 +135,14 @@ class ProductCache:
     async def evict(self, *product_ids: str) -> None:
         if not product_ids:
             return
+        if self.local is not None:
+            self.local.drop(product_ids)
         keys = [k for p in product_ids for k in (self._key(p), self._lease_key(p))]
         try:
             await self.redis.delete(*keys)
+            # After the delete: an instance that drops its copy and reads again must
+            # not find the old value in Redis.
+            await self.redis.publish(EVICTIONS_CHANNEL, " ".join(product_ids))
         except RedisError as exc:
             # The TTL bounds how long a stale entry can live.
             log.warning("could not evict cached products", extra={"error": repr(exc)})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from cart.schemas import (
     CartRead,
@@ -18,28 +18,12 @@ from cart.schemas import (
     ReservationRead,
 )
 from cart.service import Carts, Catalog, Stock
-from kit.deps import CurrentAdmin, CurrentUser
+from kit.deps import CurrentAdmin, CurrentUser, from_state
 from kit.openapi import problems
 
-
-def _catalog(request: Request) -> Catalog:
-    catalog: Catalog = request.app.state.catalog
-    return catalog
-
-
-def _carts(request: Request) -> Carts:
-    carts: Carts = request.app.state.carts
-    return carts
-
-
-def _stock(request: Request) -> Stock:
-    stock: Stock = request.app.state.stock
-    return stock
-
-
-CatalogDep = Annotated[Catalog, Depends(_catalog)]
-CartsDep = Annotated[Carts, Depends(_carts)]
-StockDep = Annotated[Stock, Depends(_stock)]
+CatalogDep = Annotated[Catalog, Depends(from_state("catalog"))]
+CartsDep = Annotated[Carts, Depends(from_state("carts"))]
+StockDep = Annotated[Stock, Depends(from_state("stock"))]
 ProductId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$")]
 
 products = APIRouter(prefix="/products", tags=["catalog"])

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from kit.errors import ShopError
 from kit.tokens import Principal, TokenVerifier, Unauthorized
+
+
+def from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency giving `app.state.<name>`, the service object a route works with.
+    Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    hop per request for one attribute read."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"state_{name}"
+    return dependency
 
 
 class Forbidden(ShopError):

@@ -2,22 +2,22 @@
 back), the RED metrics and one JSON access-log line.
 
 It is plain ASGI rather than BaseHTTPMiddleware so that it sees the matched route in the
-scope after routing and adds no task switch per request.
+scope after routing and adds no task switch per request. It runs on every request, so it
+keeps its per-request work small: metric children are looked up once per label set, and
+the access line goes straight to the log's buffer (kit.logging).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.logging import request_id_var
+from kit.logging import access_log, request_id_var
 from kit.metrics import DURATION, IN_PROGRESS, REQUESTS, UNMATCHED_ROUTE
-
-log = logging.getLogger("kit.access")
 
 # A caller's id is echoed only if it is a sane token; anything else is replaced.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -27,6 +27,10 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        self.in_progress = IN_PROGRESS.labels(service)
+        # prometheus_client's labels() takes a lock and builds a key on every call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,6 +38,7 @@ class RequestContextMiddleware:
             return
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        echoed = (b"x-request-id", request_id.encode())
         status = 500
         started = time.perf_counter()
 
@@ -41,34 +46,43 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode()),
-                ]
+                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
-        IN_PROGRESS.labels(self.service).inc()
+        self.in_progress.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            IN_PROGRESS.labels(self.service).dec()
+            self.in_progress.dec()
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            REQUESTS.labels(self.service, method, route, str(status)).inc()
-            DURATION.labels(self.service, method, route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "route": route,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            self._count(method, route, status, elapsed)
+            access = access_log()
+            if access is not None:
+                access.write(
+                    request_id,
+                    {
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             request_id_var.reset(token)
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = REQUESTS.labels(self.service, method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = DURATION.labels(self.service, method, route)
+            self._timers[(method, route)] = timer
+        timer.observe(elapsed)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -8,25 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from kit.deps import CurrentUser
+from kit.deps import CurrentUser, from_state
 from kit.openapi import problems
 from orders.checkout import MAX_KEY_LENGTH, Checkout
 from orders.schemas import CheckoutIn, OrderDetail, OrderPage, OrderRead
 from orders.service import OrderService
 
-
-def _service(request: Request) -> OrderService:
-    service: OrderService = request.app.state.orders
-    return service
-
-
-def _checkout(request: Request) -> Checkout:
-    checkout: Checkout = request.app.state.checkout
-    return checkout
-
-
-Service = Annotated[OrderService, Depends(_service)]
-CheckoutDep = Annotated[Checkout, Depends(_checkout)]
+Service = Annotated[OrderService, Depends(from_state("orders"))]
+CheckoutDep = Annotated[Checkout, Depends(from_state("checkout"))]
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

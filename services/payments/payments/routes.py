@@ -5,20 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from kit.deps import CurrentUser
+from kit.deps import CurrentUser, from_state
 from kit.openapi import problems
 from payments.schemas import PaymentPage, PaymentRead
 from payments.service import PaymentService
 
-
-def _service(request: Request) -> PaymentService:
-    service: PaymentService = request.app.state.payments
-    return service
-
-
-Service = Annotated[PaymentService, Depends(_service)]
+Service = Annotated[PaymentService, Depends(from_state("payments"))]
 
 router = APIRouter(prefix="/payments", tags=["payments"])
 
