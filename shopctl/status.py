@@ -1,5 +1,7 @@
-"""`make status`: one row per process with its state, readiness and memory (RSS of the
-process and its children, e.g. Postgres's backends or nginx's workers)."""
+"""`make status`: one row per process with its state, readiness and memory: the PSS of the
+process and its children (Postgres's backends, nginx's workers). PSS splits each shared
+page among the processes that map it, so the rows add up to what the stack really holds;
+RSS would count Postgres's shared buffers once per backend."""
 
 from __future__ import annotations
 
@@ -27,16 +29,19 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_kib(pid: int) -> int:
-    total = 0
-    for member in process_tree(pid):
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
+def pss_kib(pid: int) -> int:
+    """The process's proportional set size; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_kib(pid: int) -> int:
+    return sum(pss_kib(member) for member in process_tree(pid))
 
 
 def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
@@ -47,18 +52,18 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
         **exporter_checks(stack.settings),
     }
     rows = []
-    total = 0
+    total = pss_kib(stack.supervisor.pid() or 0)  # supervisord runs the stack, and is in it
     for info in stack.supervisor.processes():
         pid = info["pid"]
-        rss = tree_rss_kib(pid) if pid else 0
-        total += rss
+        pss = tree_pss_kib(pid) if pid else 0
+        total += pss
         rows.append(
             [
                 info["name"],
                 info["statename"],
                 str(pid or "-"),
                 "yes" if ready.get(info["name"]) else "no",
-                f"{rss / 1024:.0f} MiB" if rss else "-",
+                f"{pss / 1024:.0f} MiB" if pss else "-",
             ]
         )
     return rows, total
@@ -69,11 +74,11 @@ def print_status(stack: LocalStack) -> int:
         print("The local stack is not running (`make up` starts it).")
         return 1
     rows, total = status_table(stack)
-    header = ["PROCESS", "STATE", "PID", "READY", "RSS"]
+    header = ["PROCESS", "STATE", "PID", "READY", "PSS"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    print(f"\nTotal RSS of the stack: {total / 1024:.0f} MiB")
+    print(f"\nMemory of the whole stack (PSS, supervisord included): {total / 1024:.0f} MiB")
     not_ready = [r[0] for r in rows if r[3] != "yes"]
     print("All ready." if not not_ready else f"Not ready: {', '.join(not_ready)}")
     return 0 if not not_ready else 1
