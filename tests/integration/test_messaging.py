@@ -150,6 +150,70 @@ async def test_each_event_takes_effect_once_and_failures_are_dead_lettered(
     assert exploded == (0,)  # its failed attempts were rolled back with their effect
 
 
+async def test_keys_are_handled_at_once_each_in_its_own_order(harness: Harness) -> None:
+    """One partition, three orders' events interleaved: a slow order holds up only its
+    own events, never reorders them, and a failure that outlasts the patience is read
+    again without taking any effect twice."""
+    keys = ["slow", "quick", "flaky"]
+    records = [
+        (key, Event(type="order.step", key=key, data={"n": n}, producer="kit-it"))
+        for n in range(10)
+        for key in keys
+    ]
+    produce(harness.bootstrap, harness.topic, [(k, e.envelope()) for k, e in records], 0)
+    async with harness.db.connection() as conn, conn.transaction():
+        await conn.execute("ALTER TABLE effects ADD COLUMN seq bigserial")
+    in_flight, most_at_once, failed_once = 0, 0, False
+
+    async def handle(conn: AsyncConnection, event: Event) -> None:
+        nonlocal in_flight, most_at_once, failed_once
+        in_flight += 1
+        most_at_once = max(most_at_once, in_flight)
+        try:
+            if event.key == "slow":
+                await asyncio.sleep(0.05)
+            if event.key == "flaky" and event.data["n"] == 4 and not failed_once:
+                failed_once = True
+                await asyncio.sleep(0.3)  # past the patience below: the record is read again
+                raise psycopg.OperationalError("the database went away for a moment")
+            await conn.execute(
+                "INSERT INTO effects (event_id, key) VALUES (%s, %s)",
+                (event.event_id, f"{event.key}:{event.data['n']}"),
+            )
+        finally:
+            in_flight -= 1
+
+    consumer = EventConsumer(
+        db=harness.db,
+        producer=harness.producer,
+        bootstrap_servers=harness.bootstrap,
+        topics=[harness.topic],
+        group=f"it-group-{uuid.uuid4().hex[:6]}",
+        handle=handle,
+        service="kit-it",
+        transient_patience_seconds=0.2,
+    )
+    await consumer.start()
+    try:
+        for _ in range(150):
+            async with harness.db.connection() as conn:
+                rows = await (await conn.execute("SELECT key FROM effects ORDER BY seq")).fetchall()
+            if len(rows) >= 30:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+
+    applied = [row[0] for row in rows]
+    assert len(applied) == 30 == len(set(applied))  # each once, the flaky one included
+    for key in keys:
+        assert [a for a in applied if a.startswith(key + ":")] == [f"{key}:{n}" for n in range(10)]
+    assert most_at_once > 1
+    assert failed_once
+    # The slow order's events did not hold the quick one's back.
+    assert applied.index("quick:9") < applied.index("slow:9")
+
+
 async def test_dead_letters_can_be_replayed_to_their_topic(harness: Harness) -> None:
     from shopctl.dlq import replay
 

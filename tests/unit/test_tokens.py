@@ -169,3 +169,46 @@ async def test_a_key_set_with_one_malformed_entry_keeps_the_good_ones() -> None:
 
     check = TokenVerifier(source, issuer=ISSUER, audience=AUDIENCE)
     assert (await check.verify(token(key))).user_id == "u-1"
+
+
+async def test_a_token_checked_once_is_not_checked_again_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = new_signing_key()
+    check = verifier(KeyServer(key), leeway_seconds=0)
+    checks = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal checks
+        checks += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    short = token(key, user_id="u-7", ttl_seconds=1)
+    for _ in range(5):
+        assert (await check.verify(short)).user_id == "u-7"
+    assert checks == 1
+    # A token that differs by one character is checked, and refused.
+    tampered = short[:-2] + ("A" if short[-2] != "A" else "B") + short[-1]
+    with pytest.raises(Unauthorized):
+        await check.verify(tampered)
+    await asyncio.sleep(1.1)  # past its exp: remembered or not, it is refused
+    with pytest.raises(Unauthorized, match="expired"):
+        await check.verify(short)
+
+
+async def test_a_remembered_token_of_a_withdrawn_key_is_refused() -> None:
+    withdrawn, kept = new_signing_key(), new_signing_key()
+    server = KeyServer(withdrawn, kept)
+    check = verifier(server, refresh_seconds=0.05, min_refresh_seconds=60.0)
+    await check.start()
+    try:
+        remembered = token(withdrawn)
+        assert (await check.verify(remembered)).user_id == "u-1"
+        server.keys.remove(withdrawn)
+        await fetched(server)
+        with pytest.raises(Unauthorized, match="unknown"):
+            await check.verify(remembered)
+    finally:
+        await check.stop()

@@ -31,22 +31,34 @@ class CartStore:
         return f"cart:cart:{user_id}"
 
     async def lines(self, user_id: str) -> dict[str, int]:
-        async with _redis_call():
-            raw = await self.redis.hgetall(self._key(user_id))
-            if raw:
-                await self.redis.expire(self._key(user_id), self.ttl_seconds)
-        return {str(product_id): int(quantity) for product_id, quantity in raw.items()}
+        # One round trip: the read and the renewed expiry (a no-op on a missing cart).
+        async with _redis_call(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._key(user_id))
+            pipe.expire(self._key(user_id), self.ttl_seconds)
+            raw, _ = await pipe.execute()
+        return _quantities(raw)
 
-    async def set_quantity(self, user_id: str, product_id: str, quantity: int) -> None:
+    async def set_quantity(self, user_id: str, product_id: str, quantity: int) -> dict[str, int]:
+        """Sets one line; returns the cart's lines after it, read in the same round trip."""
         async with _redis_call(), self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(user_id), product_id, quantity)
             pipe.expire(self._key(user_id), self.ttl_seconds)
-            await pipe.execute()
+            pipe.hgetall(self._key(user_id))
+            _, _, raw = await pipe.execute()
+        return _quantities(raw)
 
-    async def remove(self, user_id: str, product_id: str) -> None:
-        async with _redis_call():
-            await self.redis.hdel(self._key(user_id), product_id)
+    async def remove(self, user_id: str, product_id: str) -> dict[str, int]:
+        """Removes one line; returns the cart's lines after it, read in the same round trip."""
+        async with _redis_call(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._key(user_id), product_id)
+            pipe.hgetall(self._key(user_id))
+            _, raw = await pipe.execute()
+        return _quantities(raw)
 
     async def clear(self, user_id: str) -> None:
         async with _redis_call():
             await self.redis.delete(self._key(user_id))
+
+
+def _quantities(raw: dict[str, str]) -> dict[str, int]:
+    return {str(product_id): int(quantity) for product_id, quantity in raw.items()}

@@ -83,8 +83,12 @@ class Carts:
         self.catalog = catalog
 
     async def read(self, *, user_id: str) -> CartRead:
+        return await self._priced(await self.carts.lines(user_id))
+
+    async def _priced(self, quantities: dict[str, int]) -> CartRead:
+        """The cart's lines at the catalog's prices now."""
         lines = []
-        for product_id, quantity in sorted((await self.carts.lines(user_id)).items()):
+        for product_id, quantity in sorted(quantities.items()):
             try:
                 item = await self.catalog.product(product_id=product_id)
             except ProductNotFound:
@@ -109,12 +113,10 @@ class Carts:
                 product_id=product_id,
                 available=item.stock,
             )
-        await self.carts.set_quantity(user_id, product_id, quantity)
-        return await self.read(user_id=user_id)
+        return await self._priced(await self.carts.set_quantity(user_id, product_id, quantity))
 
     async def remove(self, *, user_id: str, product_id: str) -> CartRead:
-        await self.carts.remove(user_id, product_id)
-        return await self.read(user_id=user_id)
+        return await self._priced(await self.carts.remove(user_id, product_id))
 
     async def clear(self, *, user_id: str) -> None:
         await self.carts.clear(user_id)

@@ -96,6 +96,7 @@ class EventConsumer:
         max_attempts: int = 5,
         transient_patience_seconds: float = 20.0,
         wedged_after_seconds: float = 30.0,
+        concurrency: int = 8,
     ) -> None:
         self.db = db
         self.producer = producer
@@ -107,6 +108,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.transient_patience_seconds = transient_patience_seconds
         self.wedged_after_seconds = wedged_after_seconds
+        self.concurrency = concurrency
         self._last_progress = time.monotonic()
         self._stopping = threading.Event()
         # Every outcome exported from the start at 0, so that increase() sees the first
@@ -163,28 +165,57 @@ class EventConsumer:
         try:
             while not self._stopping.is_set():
                 self._last_progress = time.monotonic()
-                done: dict[tuple[str, int], int] = {}
-                held: set[tuple[str, int]] = set()
-                for message in next_records(consumer, MAX_RECORDS, POLL_TIMEOUT_S):
-                    topic, n, offset = message.topic(), message.partition(), message.offset()
-                    assert topic is not None and n is not None and offset is not None
-                    if (topic, n) in held:
-                        continue
-                    if not self._run(self._process(message)):
-                        # Still failing for a passing reason: read it again on a later
-                        # poll; the records after it wait (order per key).
-                        held.add((topic, n))
+                records = next_records(consumer, MAX_RECORDS, POLL_TIMEOUT_S)
+                if records:
+                    done, held = self._run(self._process_batch(records))
+                    for (topic, n), offset in held.items():
                         with contextlib.suppress(KafkaException):
                             # Refused only for a partition just taken away: its next
                             # owner starts from the last committed offset anyway.
                             consumer.seek(TopicPartition(topic, n, offset))
-                        continue
-                    done[(topic, n)] = offset + 1
-                if done:
-                    self._commit(consumer, done)
+                    if done:
+                        self._commit(consumer, done)
                 self._export_lag(consumer)
         finally:
             consumer.close()
+
+    async def _process_batch(
+        self, records: list[Message]
+    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        """Handles a poll's records, each key's in order and different keys at once (up
+        to `concurrency`): events are ordered per key (one order's), and one slow handler
+        (an outside call, a lock wait) no longer holds every other order back.
+
+        Returns the offset to commit per partition, and per partition whose records were
+        not all done (a transient failure outlasted the patience) the offset to read
+        again from: the earliest record not done. Records after it that were done come
+        again and the inbox makes them duplicates."""
+        by_key: dict[tuple[str, int, bytes | str | None], list[Message]] = {}
+        for record in records:
+            topic, n = record.topic(), record.partition()
+            assert topic is not None and n is not None
+            by_key.setdefault((topic, n, record.key()), []).append(record)
+        slots = asyncio.Semaphore(self.concurrency)
+        undone: dict[tuple[str, int], int] = {}
+
+        async def in_order(queue: list[Message]) -> None:
+            async with slots:
+                for record in queue:
+                    if not await self._process(record):
+                        place = (str(record.topic()), int(record.partition() or 0))
+                        offset = int(record.offset() or 0)
+                        undone[place] = min(offset, undone.get(place, offset))
+                        return
+
+        await asyncio.gather(*(in_order(queue) for queue in by_key.values()))
+        done: dict[tuple[str, int], int] = {}
+        for record in records:
+            place = (str(record.topic()), int(record.partition() or 0))
+            if place not in undone:
+                done[place] = int(record.offset() or 0) + 1
+        for place, offset in undone.items():
+            done[place] = offset  # everything before it is done
+        return done, undone
 
     def _commit(self, consumer: Consumer, done: dict[tuple[str, int], int]) -> None:
         offsets = [TopicPartition(topic, n, offset) for (topic, n), offset in done.items()]

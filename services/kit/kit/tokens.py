@@ -11,6 +11,12 @@ unknown for `unknown_kid_seconds`. The keys are also fetched again every
 `refresh_seconds` in the background, and a fresh non-empty set replaces the cached one:
 a key auth stopped publishing (retired long enough, or withdrawn after a leak) stops
 verifying within that interval, not at the next restart.
+
+A token verified once is remembered until it expires (a shopper sends the same token
+with every request for its lifetime): the repeat costs a lookup, not a signature check.
+The memory is keyed by the whole token, so only the very bytes that were checked pass,
+and it is dropped whenever the key set changes, so a withdrawn key's tokens are checked
+(and refused) again.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ log = logging.getLogger("kit.tokens")
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+# Tokens remembered as verified; past this many (a flood of distinct tokens), forgotten.
+MAX_VERIFIED = 20_000
 
 # Fetches the current JWKS document: {"keys": [...]}.
 KeySource = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -111,6 +119,8 @@ class TokenVerifier:
         self._unknown_until: dict[str, float] = {}
         self.leeway_seconds = leeway_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
+        # token -> (its exp claim, who it names); see the module's doc.
+        self._verified: dict[str, tuple[float, Principal]] = {}
         self._last_refresh = -float("inf")
         self._refresh_lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
@@ -157,6 +167,10 @@ class TokenVerifier:
                 return False
             keys = _usable_keys(document)
             if keys:
+                if set(keys) != set(self._keys) or any(
+                    keys[kid].key != self._keys[kid].key for kid in keys
+                ):
+                    self._verified.clear()
                 self._keys = keys
             return bool(keys)
 
@@ -166,6 +180,16 @@ class TokenVerifier:
             del self._unknown_until[kid]
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            expires, principal = known
+            if time.time() <= expires + self.leeway_seconds:
+                return principal
+            del self._verified[token]
+        principal = await self._check(token)
+        return principal
+
+    async def _check(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -207,6 +231,10 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Unauthorized("The access token's roles are malformed.")
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]), roles=tuple(roles), token_id=str(claims["jti"])
         )
+        if len(self._verified) >= MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[token] = (float(claims["exp"]), principal)
+        return principal
