@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := -e services/kit -e services/auth -e services/cart -e services/orders -e services/payments -e infra/psp
 
 .DEFAULT_GOAL := help
-.PHONY: help up down status logs test lint format unit static integration verify load load-ui flash-sale capacity chaos chaos-all replay-dlq bench-auth bench-catalog bench-checkout dashboards generate clean
+.PHONY: help up down status logs test lint format unit static integration verify load load-ui flash-sale capacity chaos chaos-all replay-dlq bench bench-auth bench-checkout dashboards generate clean
 
 help: ## List every target with what it does
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 18
@@ -78,11 +78,11 @@ chaos-all: $(STAMP) ## Every chaos experiment under load, then a report (.run/ch
 replay-dlq: $(STAMP) ## Send dead-lettered events back to their topic (TOPIC=order-events.dlq)
 	$(PY) -m shopctl replay-dlq --topic "$(TOPIC)"
 
+bench: $(STAMP) ## wrk on two ceilings (nginx; nginx + 2 bare FastAPI) and the gateway's read and write, then checkout capacity; results in .run/bench (DURATION=10 STEP=10 CHECKOUT=0)
+	$(PY) -m shopctl bench --duration "$(DURATION)" --step "$(STEP)" --checkout "$(CHECKOUT)"
+
 bench-auth: $(STAMP) ## Login cost: argon2id hashes/s and median login latency vs a baseline (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/auth_bench.py
-
-bench-catalog: $(STAMP) ## GET /products/{id} throughput through the gateway vs a bare FastAPI endpoint (needs `make up`)
-	PYTHONPATH=. $(PY) loadtest/catalog_bench.py
 
 bench-checkout: $(STAMP) ## End-to-end checkout: orders/s and POST-to-CONFIRMED median and p99 (needs `make up`)
 	PYTHONPATH=. $(PY) loadtest/checkout_bench.py

@@ -1,5 +1,6 @@
-"""The baseline for `make bench-catalog`: a bare FastAPI endpoint returning a product-sized
-JSON document, with no gateway, middleware, cache or database in the way."""
+"""`make bench`'s ceiling B (shopctl/bench/ceilings.py runs two behind a plain nginx): a bare
+FastAPI endpoint returning a product-sized JSON document, with no middleware, cache,
+database or discovery in the way."""
 
 from fastapi import FastAPI
 

@@ -120,6 +120,24 @@ def _capacity(args: argparse.Namespace) -> int:
     return 0 if best > 0 and invariants == 0 else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from shopctl.bench.run import bench
+    from shopctl.topology import Settings
+
+    if _mode() == "docker":
+        raise StackError("the benchmarks run against local mode's stack; use MODE=local")
+    try:
+        return bench(
+            Settings.load(),
+            duration_s=args.duration or 10,
+            checkout=args.checkout != 0,
+            step_s=args.step or 10,
+        )
+    except KeyboardInterrupt:
+        print("shopctl: bench interrupted; the servers it started are stopped", file=sys.stderr)
+        return 130
+
+
 def _chaos(args: argparse.Namespace) -> int:
     from shopctl.chaos import run as chaos
     from shopctl.chaos.report import markdown, write
@@ -150,7 +168,7 @@ def _optional(kind: Callable[[str], float]) -> Callable[[str], float | None]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="shopctl", description=__doc__)
     commands = ["up", "down", "status", "logs", "clean", "verify", "replay-dlq", "dashboards"]
-    extra = ["load", "load-ui", "flash-sale", "capacity", "chaos", "chaos-all"]
+    extra = ["load", "load-ui", "flash-sale", "capacity", "bench", "chaos", "chaos-all"]
     parser.add_argument("command", choices=[*commands, *extra])
     parser.add_argument("--service", help="for logs: only this service's instances")
     parser.add_argument("--topic", help="for replay-dlq: the dead-letter topic")
@@ -158,7 +176,13 @@ def main() -> int:
     parser.add_argument("--users", type=_optional(int), help="for load: users at once")
     parser.add_argument("--spawn-rate", type=_optional(float), help="for load: users started/s")
     parser.add_argument(
-        "--duration", type=_optional(int), help="for load: seconds; capacity: a step's"
+        "--duration",
+        type=_optional(int),
+        help="for load: seconds; capacity: a step's; bench: each wrk run's",
+    )
+    parser.add_argument("--step", type=_optional(float), help="for bench: a checkout step's s")
+    parser.add_argument(
+        "--checkout", type=_optional(int), help="for bench: 0 skips the checkout capacity"
     )
     parser.add_argument("--buyers", type=_optional(int), help="for flash-sale: buyers")
     parser.add_argument("--stock", type=_optional(int), help="for flash-sale: units on sale")
@@ -172,6 +196,8 @@ def main() -> int:
             return _flash_sale(args)
         if args.command == "capacity":
             return _capacity(args)
+        if args.command == "bench":
+            return _bench(args)
         if args.command in ("chaos", "chaos-all"):
             return _chaos(args)
         return run(args.command, args.service or None, args.topic or None)

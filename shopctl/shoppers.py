@@ -1,8 +1,9 @@
-"""Simulated shoppers for the flash sale and the capacity run, as real ones are: each with
-a loopback address of its own (all of 127.0.0.0/8 reaches the gateway on 127.0.0.1) and an
-account of its own named after that address. The per-address login and sign-up limits
-stay on and are not what those runs measure; an account signed up by one run is logged in
-to by the next. (The locustfile does the same for Locust's users, from 127.0.1.1 on.)"""
+"""Simulated shoppers for the flash sale, the capacity run and `make bench`'s writes, as
+real ones are: each with a loopback address of its own (all of 127.0.0.0/8 reaches the
+gateway on 127.0.0.1) and an account of its own named after that address. The per-address
+login and sign-up limits stay on and are not what those runs measure; an account signed up
+by one run is logged in to by the next. (The locustfile does the same for Locust's users,
+from 127.0.1.1 on.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ PASSWORD = "simulated-shopper-password"
 # Sign-ins at once: auth hashes 2 passwords at a time per instance; more only queue there.
 SIGN_INS_AT_ONCE = 4
 # Where each kind of run takes its addresses: 127.0.<block>.1 onwards.
-BLOCKS = {"flash": 200, "capacity": 100}
+BLOCKS = {"flash": 200, "capacity": 100, "bench": 150}
 
 
 def address(kind: str, n: int) -> str:
