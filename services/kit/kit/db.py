@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +24,9 @@ from kit.settings import ServiceSettings
 log = logging.getLogger("kit.db")
 
 RECONNECT_TIMEOUT_SECONDS = 3.0
+# See `_Freshness`.
+TRUSTED_FOR_SECONDS = 1.0
+DOUBT_SECONDS = 10.0
 
 
 def session_options(settings: ServiceSettings) -> str:
@@ -56,6 +61,7 @@ class Postgres:
             "application_name": settings.instance,
             "options": session_options(settings),
         }
+        self._freshness = _Freshness()
         self.pool = AsyncConnectionPool(
             self.url,
             min_size=settings.db_pool_min_size,
@@ -63,8 +69,9 @@ class Postgres:
             open=False,
             timeout=self.timeout,
             # A connection that died with a Postgres restart is replaced on checkout
-            # rather than handed to a request.
-            check=AsyncConnectionPool.check_connection,
+            # rather than handed to a request (see `_Freshness` for when it is asked).
+            check=self._freshness.check,
+            reset=self._freshness.returned,
             # A connection that failed is tried again after 1, 2, 4... s, for at most
             # this long; then the next request that needs one starts afresh at once.
             # psycopg's default (5 min of doubling waits) can leave a pool empty long
@@ -105,6 +112,7 @@ class Postgres:
             async with self.pool.connection(timeout=self.timeout) as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
+            self._freshness.doubt()
             raise DependencyUnavailable("postgres") from exc
 
     async def check(self) -> None:
@@ -121,6 +129,7 @@ class Postgres:
             await self._ask_postgres()
         except BaseException:
             self._pool_trusted = False
+            self._freshness.doubt()
             raise
         if not self._pool_trusted:
             async with self.pool.connection(timeout=self.timeout):
@@ -149,6 +158,36 @@ class Postgres:
             with contextlib.suppress(Exception):
                 await self._probe.close()
         await self.pool.close(timeout=5)
+
+
+class _Freshness:
+    """Asking Postgres whether a pooled connection still works costs a round trip per
+    unit of work (a dozen per checkout, across the services). A connection that came
+    back to the pool within `TRUSTED_FOR_SECONDS` worked a moment ago and is handed out
+    as it is; one idle longer is asked first, and so is every connection for a while
+    after Postgres was seen failing, so its restart costs no request a dead connection.
+    A death inside that second fails one unit of work fast: a 503 for a request, a
+    transient retry for an event."""
+
+    def __init__(self) -> None:
+        self._returned_at: weakref.WeakKeyDictionary[AsyncConnection, float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._doubt_until = 0.0
+
+    def doubt(self) -> None:
+        self._doubt_until = time.monotonic() + DOUBT_SECONDS
+
+    async def check(self, conn: AsyncConnection) -> None:
+        now = time.monotonic()
+        returned = self._returned_at.get(conn)
+        recent = returned is not None and now - returned < TRUSTED_FOR_SECONDS
+        if recent and now >= self._doubt_until:
+            return
+        await AsyncConnectionPool.check_connection(conn)
+
+    async def returned(self, conn: AsyncConnection) -> None:
+        self._returned_at[conn] = time.monotonic()
 
 
 class AfterMigrations:
@@ -180,6 +219,49 @@ class AfterMigrations:
             self._task.cancel()
 
 
+class Notifications:
+    """Waits for a NOTIFY on `channel` (Postgres sends it when the notifying transaction
+    commits), on a connection of its own opened at first use. Without that connection
+    (Postgres away) it simply waits out the timeout, so its user falls back to polling.
+    A notification that arrives between waits is kept by the connection and ends the
+    next wait at once: none is missed."""
+
+    def __init__(self, db: Postgres, channel: str) -> None:
+        self.db = db
+        self.channel = channel
+        self._conn: AsyncConnection | None = None
+
+    async def wait(self, seconds: float) -> None:
+        conn = await self._listening()
+        if conn is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            async for _ in conn.notifies(timeout=seconds, stop_after=1):
+                pass
+        except psycopg.Error:
+            await self.close()
+            await asyncio.sleep(seconds)
+
+    async def _listening(self) -> AsyncConnection | None:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        try:
+            self._conn = await AsyncConnection.connect(
+                self.db.url, autocommit=True, **self.db.connect_kwargs
+            )
+            await self._conn.execute(f"LISTEN {self.channel}")
+        except psycopg.Error:
+            await self.close()
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
 class Repeating:
     """Background work repeated for the instance's whole life once migrations are applied
     (publishing the outbox, re-driving orders). `work` returns True when there is more to
@@ -187,12 +269,21 @@ class Repeating:
     retried a second later: the loop itself never dies."""
 
     def __init__(
-        self, db: Postgres, work: Callable[[], Awaitable[bool]], *, idle_seconds: float, name: str
+        self,
+        db: Postgres,
+        work: Callable[[], Awaitable[bool]],
+        *,
+        idle_seconds: float,
+        name: str,
+        wait: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
+        """`wait(idle_seconds)` is how an idle round waits; one that can be woken early
+        (a notification) makes the work prompt without polling."""
         self.db = db
         self.work = work
         self.idle_seconds = idle_seconds
         self.name = name
+        self.wait = wait
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -211,7 +302,7 @@ class Repeating:
                 log.exception("background work failed; retrying", extra={"work": self.name})
                 await asyncio.sleep(1)
             if not more:
-                await asyncio.sleep(self.idle_seconds)
+                await self.wait(self.idle_seconds)
 
     async def stop(self) -> None:
         if self._task:
