@@ -93,6 +93,27 @@ async def test_only_committed_events_leave_and_in_order(harness: Harness) -> Non
     assert set(first) == {"event_id", "type", "version", "occurred_at", "producer", "key", "data"}  # type: ignore[arg-type]
 
 
+async def test_a_commit_wakes_the_relay_without_waiting_for_its_next_look(
+    harness: Harness,
+) -> None:
+    # It would look on its own only after 60 s; the commit's notification wakes it.
+    relay = OutboxRelay(harness.db, harness.producer, service="kit-it", idle_seconds=60)
+    await relay.start()
+    try:
+        await asyncio.sleep(1)  # its first round finds nothing and it starts listening
+        events = []
+        for n in range(3):
+            event = Event(type="order.created", key=f"k-{n}", data={"n": n}, producer="kit-it")
+            async with harness.db.connection() as conn, conn.transaction():
+                await add_to_outbox(conn, topic=harness.topic, event=event)
+            events.append(event)
+            await asyncio.sleep(0.2)
+        seen = await asyncio.to_thread(read_topic, harness.bootstrap, harness.topic, 3, 20)
+    finally:
+        await relay.stop()
+    assert sorted(value["data"]["n"] for _, value in seen) == [0, 1, 2]  # type: ignore[index]
+
+
 async def test_each_event_takes_effect_once_and_failures_are_dead_lettered(
     harness: Harness,
 ) -> None:
