@@ -99,7 +99,13 @@ def create_app(
             if agents:
                 await agents.close()
 
-    app = FastAPI(title=f"shopstack-{settings.service_name}", lifespan=lifespan)
+    app = FastAPI(
+        title=f"shopstack-{settings.service_name}",
+        lifespan=lifespan,
+        # Our metrics are Prometheus's (kit.metrics); FastAPI's OpenTelemetry hooks would
+        # only ask, on every request, whether a provider has been configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.components = {c.name: c for c in components}
     # The service's own background parts; it may add ones that need `app.state.services`.
