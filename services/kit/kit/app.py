@@ -5,6 +5,7 @@ so a service's `main.py` only names its routers and its dependencies."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -86,6 +87,9 @@ def create_app(
         for part in started:
             await part.start()
         await settle(components, verifier, within=settings.startup_ready_wait_seconds)
+        # Everything built so far (modules, routes, models, pools) lives as long as the
+        # instance: out of the collector's sight, full collections stop walking it.
+        gc.freeze()
         if registration:
             await registration.start()
             started.append(registration)
