@@ -119,6 +119,10 @@ def create_app(
     app.state.verifier = verifier
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     install_error_handlers(app)
+    # Routes are matched in order: the service's own (every shopper's request) first,
+    # then health and metrics (a few a second).
+    for router in routers:
+        app.include_router(router)
     app.include_router(
         health_router(
             service=settings.service_name,
@@ -128,8 +132,6 @@ def create_app(
         )
     )
     app.include_router(metrics.router)
-    for router in routers:
-        app.include_router(router)
     # Any route may meet a dependency that is away.
     app.openapi = document_problems(app, every_route=(503,))  # type: ignore[method-assign]
     return app
