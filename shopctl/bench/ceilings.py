@@ -25,20 +25,13 @@ from pathlib import Path
 
 import httpx
 
+# What ceiling B's bare instances answer, so that A's body is the same size.
+from loadtest.bare_app import PRODUCT
 from shopctl.progress import StackError
 from shopctl.topology import ROOT
 
 NGINX = Path("/usr/sbin/nginx")
 BARE_APP_DIR = ROOT / "loadtest"
-# What `GET /products/{id}` answers, so that A's body is the size of the platform's.
-PRODUCT = {
-    "id": "oak-desk",
-    "name": "Oak Desk",
-    "description": "A desk in solid oak.",
-    "price_cents": 24900,
-    "currency": "EUR",
-    "stock": 20,
-}
 START_TIMEOUT_S = 15.0
 
 

@@ -7,13 +7,14 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import AsyncConnection
 
 from kit import EventProducer, Postgres, ServiceSettings
-from kit.consumer import EventConsumer
+from kit.consumer import EventConsumer, Handler
 from kit.events import Event
 from kit.kafka import ensure_topics
 from kit.outbox import OutboxRelay, add_to_outbox
@@ -26,6 +27,20 @@ pytestmark = pytest.mark.integration
 class Harness:
     def __init__(self, db: Postgres, producer: EventProducer, bootstrap: str, topic: str) -> None:
         self.db, self.producer, self.bootstrap, self.topic = db, producer, bootstrap, topic
+
+
+def consumer_of(harness: Harness, handle: Handler, **options: Any) -> EventConsumer:
+    """A consumer of the harness's topic in a group of its own."""
+    return EventConsumer(
+        db=harness.db,
+        producer=harness.producer,
+        bootstrap_servers=harness.bootstrap,
+        topics=[harness.topic],
+        group=f"it-group-{uuid.uuid4().hex[:6]}",
+        handle=handle,
+        service="kit-it",
+        **options,
+    )
 
 
 @pytest.fixture
@@ -133,16 +148,7 @@ async def test_each_event_takes_effect_once_and_failures_are_dead_lettered(
     twice = [(event.key, event.envelope()) for event in [*events, *events[:10], poison]]
     produce(harness.bootstrap, harness.topic, [*twice, (b"junk", b"{not json")])
 
-    consumer = EventConsumer(
-        db=harness.db,
-        producer=harness.producer,
-        bootstrap_servers=harness.bootstrap,
-        topics=[harness.topic],
-        group=f"it-group-{uuid.uuid4().hex[:6]}",
-        handle=handle,
-        service="kit-it",
-        max_attempts=3,
-    )
+    consumer = consumer_of(harness, handle, max_attempts=3)
     await consumer.start()
     try:
         dead = await asyncio.to_thread(read_topic, harness.bootstrap, f"{harness.topic}.dlq", 2)
@@ -204,16 +210,7 @@ async def test_keys_are_handled_at_once_each_in_its_own_order(harness: Harness) 
         finally:
             in_flight -= 1
 
-    consumer = EventConsumer(
-        db=harness.db,
-        producer=harness.producer,
-        bootstrap_servers=harness.bootstrap,
-        topics=[harness.topic],
-        group=f"it-group-{uuid.uuid4().hex[:6]}",
-        handle=handle,
-        service="kit-it",
-        transient_patience_seconds=0.2,
-    )
+    consumer = consumer_of(harness, handle, transient_patience_seconds=0.2)
     await consumer.start()
     try:
         for _ in range(150):
