@@ -54,8 +54,15 @@ def run(command: str, service: str | None, topic: str | None = None) -> int:
     stack = LocalStack()
     if command == "up":
         say("Local mode (no Docker engine; MODE=docker overrides)")
-        stack.up()
-        say(f"Shopstack is up: gateway http://127.0.0.1:{stack.settings['GATEWAY_PORT']}")
+        try:
+            stack.up()  # ends with "Shopstack is up: gateway ..." or with what is not up
+        except KeyboardInterrupt:
+            print(
+                "shopctl: interrupted; the builds are stopped and what started keeps running "
+                "(`make up` carries on, `make down` stops it)",
+                file=sys.stderr,
+            )
+            return 130
         return 0
     if command == "down":
         stack.down()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from shopctl.gobuild import BIN_DIR, go_build, required_versions
+from shopctl.builds import Build, run_now
+from shopctl.gobuild import BIN_DIR, go_job, required_versions
 from shopctl.topology import ROOT
 
 BUILD_MODULE = ROOT / "infra" / "consul"
@@ -37,35 +38,33 @@ def _on_path(name: str) -> Path | None:
     return Path(found)
 
 
-def _build(module: str, version: str, name: str, binary: Path, first_time: str) -> Path:
-    installed = _on_path(binary.name)
-    if installed is not None:
-        return installed
-    title = f"Building {name} {version.removeprefix('v')} from its Go module ({first_time})"
-    return go_build(
-        module,
-        binary,
+def consul_binaries() -> tuple[Path, Path]:
+    """Paths of `consul` and `consul-template`: the ones on PATH if any, else those that
+    `consul_job` builds into .cache/bin."""
+    return (
+        _on_path(CONSUL_BINARY.name) or CONSUL_BINARY,
+        _on_path(CONSUL_TEMPLATE_BINARY.name) or CONSUL_TEMPLATE_BINARY,
+    )
+
+
+def consul_job() -> Build:
+    """Build those of consul and consul-template that are not on PATH, again whenever
+    infra/consul's go.mod or go.sum is newer than the binary. One `go build` makes both:
+    the packages they share (gRPC, protobuf, HashiCorp's libraries) compile once."""
+    consul, consul_template = consul_binaries()
+    wanted = {CONSUL_MODULE: consul, CONSUL_TEMPLATE_MODULE: consul_template}
+    return go_job(
+        "consul",
+        f"Consul {CONSUL_VERSION.removeprefix('v')} and consul-template "
+        f"{CONSUL_TEMPLATE_VERSION.removeprefix('v')} from their Go modules",
+        {module: path for module, path in wanted.items() if path.parent == BIN_DIR},
         BUILD_MODULE,
-        title=title,
         sources=[GO_MOD, BUILD_MODULE / "go.sum"],
+        first_time="first time: 5-8 min on 2 cores",
     )
 
 
 def ensure_consul_binaries() -> tuple[Path, Path]:
-    """Paths of `consul` and `consul-template`: the ones on PATH if any, else built into
-    .cache/bin from infra/consul (again whenever its go.mod or go.sum is newer)."""
-    consul = _build(
-        CONSUL_MODULE,
-        CONSUL_VERSION,
-        "Consul",
-        CONSUL_BINARY,
-        "first time: several minutes",
-    )
-    consul_template = _build(
-        CONSUL_TEMPLATE_MODULE,
-        CONSUL_TEMPLATE_VERSION,
-        "consul-template",
-        CONSUL_TEMPLATE_BINARY,
-        "first time: a minute or two",
-    )
-    return consul, consul_template
+    """`consul_binaries`, built now if needed."""
+    run_now(consul_job())
+    return consul_binaries()

@@ -1,7 +1,7 @@
 """What local mode needs on the machine, installed only when missing: Debian packages
 for Postgres, Redis, nginx, Alertmanager and the Prometheus exporters, Apache Kafka's jars
 and the JMX exporter agent from Maven Central, and Consul, consul-template, Prometheus,
-promtool and Toxiproxy built from their Go modules.
+promtool and Toxiproxy built from their Go modules (as background jobs: shopctl/builds.py).
 Every step is idempotent and quick when its result is already there."""
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from shopctl.consul_build import ensure_consul_binaries
+from shopctl.builds import Build
+from shopctl.consul_build import consul_binaries, consul_job
 from shopctl.dashboards import ensure_page_packages, grafana_server
-from shopctl.progress import StackError, say, step
-from shopctl.prometheus_build import ensure_prometheus, ensure_promtool
+from shopctl.progress import StackError, step
+from shopctl.prometheus_build import BINARY as PROMETHEUS_BINARY
+from shopctl.prometheus_build import PROMTOOL, prometheus_job
+from shopctl.prometheus_build import download_sources as download_prometheus_sources
 from shopctl.prometheus_build import module_dir as prometheus_module_dir
-from shopctl.prometheus_ui import ensure_prometheus_ui
+from shopctl.prometheus_ui import ui_dir, ui_job
 from shopctl.topology import ROOT
-from shopctl.toxiproxy import ensure_toxiproxy
+from shopctl.toxiproxy import BINARY as TOXIPROXY_BINARY
+from shopctl.toxiproxy import toxiproxy_job
 
 CACHE = ROOT / ".cache"
 
@@ -153,15 +157,29 @@ def ensure_jmx_agent(version: str) -> Path:
     return jar
 
 
+def local_builds() -> list[Build]:
+    """What local mode builds from source, as jobs not yet started: the shop's (Consul with
+    consul-template, Toxiproxy) and monitoring's (Prometheus with promtool, its web UI).
+    Each one is needed only while its results are missing or older than their sources."""
+    return [
+        consul_job(),
+        toxiproxy_job(),
+        prometheus_job(),
+        ui_job(prometheus_module_dir(), fetch_sources=download_prometheus_sources),
+    ]
+
+
 def ensure_all(kafka_version: str, jmx_exporter_version: str) -> Binaries:
+    """Every program local mode runs: installed now when missing (packages, jars), or where
+    the jobs of `local_builds` leave them."""
     ensure_debian_packages()
-    consul, consul_template = ensure_consul_binaries()
+    consul, consul_template = consul_binaries()
     binaries = Binaries(
         postgres_bin=postgres_bin_dir(),
         redis_server=Path("/usr/bin/redis-server"),
         nginx=Path("/usr/sbin/nginx"),
-        prometheus=ensure_prometheus(),
-        prometheus_ui=ensure_prometheus_ui(prometheus_module_dir()),
+        prometheus=PROMETHEUS_BINARY,
+        prometheus_ui=ui_dir(prometheus_module_dir()) / "static",
         java=Path(shutil.which("java") or "/usr/bin/java"),
         kafka_libs=ensure_kafka_jars(kafka_version),
         consul=consul,
@@ -172,10 +190,9 @@ def ensure_all(kafka_version: str, jmx_exporter_version: str) -> Binaries:
         node_exporter=Path("/usr/bin/prometheus-node-exporter"),
         nginx_exporter=Path("/usr/bin/prometheus-nginx-exporter"),
         jmx_agent=ensure_jmx_agent(jmx_exporter_version),
-        promtool=ensure_promtool(),
-        toxiproxy=ensure_toxiproxy(),
+        promtool=PROMTOOL,
+        toxiproxy=TOXIPROXY_BINARY,
     )
     if not grafana_server():
         ensure_page_packages()
-    say("All local-mode software is present.")
     return binaries

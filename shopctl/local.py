@@ -10,16 +10,19 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from shopctl import dashboards, render
-from shopctl.install import Binaries, ensure_all
-from shopctl.monitoring import consul_telemetry_hcl, kafka_agent_option, monitoring_programs
+from shopctl import render
+from shopctl.builds import BUILD_LOGS, BuildJobs
+from shopctl.install import Binaries, ensure_all, local_builds
+from shopctl.launch import HeldBack, Launcher
+from shopctl.local_programs import MONITORING, local_programs, runs_as_postgres
 from shopctl.ports import check_ports_distinct, check_ports_free, wait_ports_closed
 from shopctl.progress import StackError, say, step
 from shopctl.readiness import wait_until
-from shopctl.supervisor import VENV_BIN, Program, Supervisor, render_config
+from shopctl.supervisor import Program, Supervisor, render_config
 from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
 from shopctl.toxiproxy import proxies_json
 
@@ -34,11 +37,6 @@ def new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
             return cluster_id
-
-
-def _runs_as_postgres() -> bool:
-    # Postgres refuses to run as root, so a root user hands it to the `postgres` account.
-    return os.geteuid() == 0
 
 
 class LocalStack:
@@ -57,7 +55,7 @@ class LocalStack:
         `mktemp -d` makes) gets one under /var/lib/shopstack instead, linked from the run
         folder, because Postgres must read all of it as `postgres`."""
         link = self.run / "postgres"
-        if link.exists() or link.is_symlink() or not _runs_as_postgres():
+        if link.exists() or link.is_symlink() or not runs_as_postgres():
             return link.resolve()
         self.run.mkdir(parents=True, exist_ok=True)
         probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.run)])
@@ -74,125 +72,7 @@ class LocalStack:
     # -- programs -------------------------------------------------------------
 
     def programs(self, bins: Binaries) -> list[Program]:
-        run, s = self.run, self.settings
-        java_opts = (
-            "-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "
-            f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'} "
-            f"{kafka_agent_option(bins, s)}"
-        )
-        infra = [
-            Program(
-                "consul",
-                # A single in-memory server agent (Consul's -dev mode) on loopback, with
-                # DNS and gRPC off; restarting it forgets every registration, which the
-                # instances notice and repair by registering again.
-                f"{bins.consul} agent -dev -node shopstack -bind 127.0.0.1 -client 127.0.0.1 "
-                f"-http-port {s['CONSUL_HTTP_PORT']} -server-port {s['CONSUL_SERVER_PORT']} "
-                f"-serf-lan-port {s['CONSUL_SERF_LAN_PORT']} "
-                f"-serf-wan-port {s['CONSUL_SERF_WAN_PORT']} "
-                "-https-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -log-level warn "
-                f"-hcl '{consul_telemetry_hcl()}'",
-                run,
-                5,
-                "infra",
-                stop_signal="INT",  # Consul's graceful leave
-            ),
-            Program(
-                "postgres",
-                f"{bins.postgres_bin / 'postgres'} -D {self.pg_dir / 'data'}",
-                self.pg_dir,
-                10,
-                "infra",
-                stop_signal="INT",
-                user="postgres" if _runs_as_postgres() else None,
-            ),
-            Program(
-                "redis",
-                f"{bins.redis_server} {run / 'redis/redis.conf'}",
-                run / "redis",
-                10,
-                "infra",
-            ),
-            Program(
-                "kafka",
-                f"{bins.java} {java_opts} -cp {bins.kafka_libs}/* kafka.Kafka "
-                f"{run / 'kafka/server.properties'}",
-                run / "kafka",
-                10,
-                "infra",
-            ),
-        ]
-        infra.append(
-            Program(
-                "toxiproxy",
-                # Started before the services: their every connection passes through it.
-                f"{bins.toxiproxy} -host 127.0.0.1 -port {s['TOXIPROXY_PORT']} "
-                f"-config {run / 'toxiproxy/proxies.json'}",
-                run / "toxiproxy",
-                5,
-                "infra",
-            )
-        )
-        infra.append(
-            Program(
-                "psp",
-                f"{VENV_BIN / 'python'} -m uvicorn psp.app:app --host 127.0.0.1 "
-                f"--port {s['PSP_PORT']} --log-level warning",
-                run / "psp",
-                15,
-                "infra",
-                env={"PSP_LEDGER": str(run / "psp" / "ledger.sqlite3")},
-            )
-        )
-        services = [
-            Program(
-                instance.id,
-                f"{VENV_BIN / 'python'} -m kit.serve",
-                ROOT,
-                50,
-                "service",
-                stop_wait=int(s.values.get("SHUTDOWN_GRACE_SECONDS", "20")) + 5,
-                env=self.topology.instance_env(instance),
-            )
-            for instance in self.topology.instances()
-        ]
-        edge = [
-            Program(
-                "prometheus",
-                f"{bins.prometheus} --config.file={run / 'prometheus/prometheus.yml'} "
-                f"--storage.tsdb.path={run / 'prometheus/data'} "
-                # The slowest burn-rate alert reads 3 days (infra/prometheus/rules/slo.yml).
-                f"--storage.tsdb.retention.time=3d "
-                f"--web.listen-address=127.0.0.1:{s['PROMETHEUS_PORT']}",
-                run / "prometheus",
-                90,
-                "edge",
-            ),
-            Program(
-                "gateway",
-                # consul-template renders the upstreams and runs nginx as its child.
-                f"{bins.consul_template} -config {run / 'nginx/consul-template.hcl'}",
-                run / "nginx",
-                90,
-                "edge",
-                stop_signal="QUIT",  # passed on to nginx: its graceful shutdown
-            ),
-        ]
-        grafana = dashboards.grafana_server()
-        if grafana:
-            # Not run on the development machines (none has Grafana): when one is on PATH
-            # it serves the dashboards on GRAFANA_PORT instead of the gateway's page.
-            edge.append(
-                Program(
-                    "grafana",
-                    f"{grafana} --homepath {dashboards.grafana_homepath(grafana)}",
-                    run / "grafana",
-                    95,
-                    "edge",
-                    env=dashboards.grafana_env(s, run),
-                )
-            )
-        return infra + services + edge + monitoring_programs(bins, s, run)
+        return local_programs(self.topology, self.run, self.pg_dir, bins)
 
     # -- preparing the run folder --------------------------------------------
 
@@ -244,11 +124,13 @@ class LocalStack:
             ),
         )
         self._write(run / "toxiproxy/proxies.json", proxies_json(self.topology))
-        self._write(run / "supervisord.conf", render_config(run, programs))
+
+    def _write_supervisor_config(self, programs: list[Program]) -> None:
+        self._write(self.run / "supervisord.conf", render_config(self.run, programs))
 
     def _init_postgres(self, bins: Binaries) -> None:
         self.pg_dir.mkdir(parents=True, exist_ok=True)
-        if _runs_as_postgres():
+        if runs_as_postgres():
             shutil.chown(self.pg_dir, "postgres", "postgres")
         socket_dir = self.pg_dir / "socket"
         socket_dir.mkdir(exist_ok=True)
@@ -257,8 +139,8 @@ class LocalStack:
             port=self.settings["POSTGRES_PORT"], socket_dir=socket_dir
         )
         self._write(self.pg_dir / "shopstack.conf", conf)
-        as_pg = ["runuser", "-u", "postgres", "--"] if _runs_as_postgres() else []
-        if _runs_as_postgres():
+        as_pg = ["runuser", "-u", "postgres", "--"] if runs_as_postgres() else []
+        if runs_as_postgres():
             shutil.chown(socket_dir, "postgres", "postgres")
             shutil.chown(self.pg_dir / "shopstack.conf", "postgres", "postgres")
         if (data / "PG_VERSION").exists():
@@ -268,7 +150,7 @@ class LocalStack:
             pwfile = self.pg_dir / "initdb-password"
             pwfile.write_text(self.settings["POSTGRES_PASSWORD"] + "\n")
             pwfile.chmod(0o600)
-            if _runs_as_postgres():
+            if runs_as_postgres():
                 shutil.chown(pwfile, "postgres", "postgres")
             subprocess.run(
                 [
@@ -343,8 +225,12 @@ class LocalStack:
     def _provision(self, bins: Binaries) -> None:
         from kit.kafka import ensure_topics
 
-        with step("Waiting for Consul, Postgres, Redis and Kafka"):
-            wait_until(self.infra_ready, timeout=120, what="Consul, Postgres, Redis and Kafka")
+        def storage() -> dict[str, bool]:
+            checks = self.infra_ready()
+            return {name: checks[name] for name in ("postgres", "redis", "kafka")}
+
+        with step("Waiting for Postgres, Redis and Kafka"):
+            wait_until(storage, timeout=120, what="Postgres, Redis and Kafka")
         with step("Creating service databases and Kafka topics"):
             self.psql(bins, render.databases_sql())
             created = ensure_topics(f"127.0.0.1:{self.settings['KAFKA_PORT']}", KAFKA_TOPICS)
@@ -354,25 +240,92 @@ class LocalStack:
     # -- the commands ---------------------------------------------------------
 
     def up(self) -> None:
-        bins = ensure_all(self.settings["KAFKA_VERSION"], self.settings["JMX_EXPORTER_VERSION"])
-        programs = self.programs(bins)
-        already = self.supervisor.running()
+        """Start the stack. What must be built from source builds in the background while
+        the rest starts; each part starts once what it runs is built, and `up` says
+        "Shopstack is up" as soon as the shop answers, then waits for monitoring."""
         # A running stack holds its own ports; only a fresh start can probe them.
         check_ports_distinct(self.topology)
-        if not already:
+        if not self.supervisor.running():
             check_ports_free(self.topology)
+        jobs = BuildJobs(local_builds())
+        jobs.start()  # before the packages and jars: the builds take longest
+        try:
+            bins = ensure_all(self.settings["KAFKA_VERSION"], self.settings["JMX_EXPORTER_VERSION"])
+            if not any(build.needed for build in jobs.builds.values()):
+                say("All local-mode software is present.")
+            programs = self.programs(bins)
+            launcher = Launcher(
+                programs,
+                jobs,
+                self.supervisor,
+                self._write_supervisor_config,
+                self.run,
+                already_running={p["name"] for p in self.supervisor.processes()},
+            )
+            try:
+                self._start(bins, programs, launcher)
+            finally:
+                launcher.close()
+        finally:
+            jobs.stop()
+
+    def _start(self, bins: Binaries, programs: list[Program], launcher: Launcher) -> None:
+        jobs = launcher.jobs
         with step("Preparing the run folder"):
             self._render_configs(programs, bins)
             self._init_postgres(bins)
             self._format_kafka(bins)
         with step("Starting processes under supervisord"):
-            if already:
-                self.supervisor.reload()
-            else:
-                self.supervisor.start_daemon()
+            launcher.launch_ready()
         self._provision(bins)
-        with step("Waiting for every instance, the gateway, Prometheus and Alertmanager"):
-            self.wait_ready(timeout=180)
+        shop_is_up = f"Shopstack is up: gateway http://127.0.0.1:{self.settings['GATEWAY_PORT']}"
+        problems = []
+        try:
+            with step("Waiting for the shop: Consul, Toxiproxy, every instance and the gateway"):
+                shop = [p for p in programs if p.name not in MONITORING]
+                launcher.wait_for(shop, self.shop_ready, what="the shop", timeout=180)
+        except HeldBack as error:
+            problems.append(f"the shop is not up: {error}")
+            say(problems[-1])
+        announced = not problems and bool(jobs.running())
+        if announced:
+            waiting = [p.name for p in launcher.waiting()]
+            say(shop_is_up)
+            say(
+                f"The shop answers now. Still building: {', '.join(jobs.running())}"
+                + (f", then starting {', '.join(waiting)}" if waiting else "")
+                + "; this command goes on until then, with progress here (logs: "
+                f"{BUILD_LOGS.relative_to(ROOT)}/). Ctrl-C stops those builds, not the shop; "
+                "`make up` picks them up again."
+            )
+        try:
+            with step("Waiting for monitoring: Prometheus, Alertmanager and the dashboards"):
+                monitoring = [p for p in programs if p.name in MONITORING]
+                check = self._monitoring_ready(launcher)
+                launcher.wait_for(monitoring, check, what="monitoring", timeout=180)
+        except HeldBack as error:
+            problems.append(f"monitoring is not up: {error}")
+            say(problems[-1])
+        if jobs.running():  # a build no program waits for (Prometheus's web UI)
+            with step(f"Waiting for the last builds: {', '.join(jobs.running())}"):
+                jobs.wait()
+        # Failed builds that held nothing back: the web UI's, or one redone for a program
+        # that kept running.
+        held = {b for p in launcher.blocked() for b in launcher.failed_builds(p)}
+        problems += [
+            f"{name} did not build (see above, or {jobs.log_path(name)})"
+            for name in jobs.builds
+            if jobs.failure(name) and name not in held
+        ]
+        if problems:
+            raise StackError("; ".join(problems) + "; fix what failed and run `make up` again")
+        if announced:
+            say(
+                "Monitoring is up too: Prometheus "
+                f"http://127.0.0.1:{self.settings['PROMETHEUS_PORT']}, `make dashboards`"
+            )
+        else:
+            say(shop_is_up)
 
     def clean(self) -> None:
         """Stop the stack and delete its data (a relocated Postgres folder included)."""
@@ -410,12 +363,30 @@ class LocalStack:
 
         return infra_checks(self.settings)
 
-    def all_ready(self) -> dict[str, bool]:
-        from shopctl.readiness import edge_checks, instance_checks
+    def shop_ready(self) -> dict[str, bool]:
+        """What the shop needs answers, and the gateway routes to every instance."""
+        from shopctl.readiness import gateway_check, instance_checks
 
         self._raise_if_fatal()
         return {
             **self.infra_ready(),
             **instance_checks(self.topology, upstreams=self.run / "nginx" / "upstreams.conf"),
-            **edge_checks(self.settings),
+            **gateway_check(self.settings),
         }
+
+    def _monitoring_ready(self, launcher: Launcher) -> Callable[[], dict[str, bool]]:
+        from shopctl.readiness import monitoring_checks
+
+        def check() -> dict[str, bool]:
+            self._raise_if_fatal()
+            found = monitoring_checks(self.settings)
+            if "grafana" not in launcher.launched and "gateway" not in launcher.launched:
+                del found["grafana"]  # the dashboards page is the gateway's, which did not start
+            return found
+
+        return check
+
+    def all_ready(self) -> dict[str, bool]:
+        from shopctl.readiness import monitoring_checks
+
+        return {**self.shop_ready(), **monitoring_checks(self.settings)}

@@ -121,5 +121,6 @@ def monitoring_programs(bins: Binaries, settings: Settings, run: Path) -> list[P
             run / "exporters",
             95,
             "edge",
+            builds=("consul",),  # what it scrapes starts once consul-template is built
         ),
     ]

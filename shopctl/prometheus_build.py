@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shopctl.gobuild import BIN_DIR, go_build, module_cache
+from shopctl.builds import Build, BuildLog
+from shopctl.gobuild import BIN_DIR, find_go, go_build, go_env, go_job, module_cache
 from shopctl.topology import ROOT
 
 BUILD_MODULE = ROOT / "infra" / "prometheus" / "build"
@@ -37,15 +38,22 @@ def module_dir() -> Path:
     return module_cache() / f"{MODULE}@{pinned_version()}"
 
 
-def ensure_prometheus() -> Path:
-    version = pinned_version()
-    return go_build(
-        f"{MODULE}/cmd/prometheus",
-        BINARY,
+def prometheus_job() -> Build:
+    """Prometheus and promtool in one `go build` (they share almost every package), at low
+    priority: the shop answers without them."""
+    return go_job(
+        "prometheus",
+        f"Prometheus {release_name(pinned_version())} and promtool from their Go module",
+        {f"{MODULE}/cmd/prometheus": BINARY, f"{MODULE}/cmd/promtool": PROMTOOL},
         BUILD_MODULE,
-        title=f"Building Prometheus {release_name(version)} from its Go module "
-        "(first time: several minutes)",
+        monitoring=True,
+        first_time="first time: several minutes",
     )
+
+
+def download_sources(log: BuildLog) -> None:
+    """Fetch the module's sources into the module cache (its web UI is built from them)."""
+    log.run([str(find_go()), "mod", "download", MODULE], cwd=BUILD_MODULE, env=go_env())
 
 
 def ensure_promtool() -> Path:
@@ -55,5 +63,5 @@ def ensure_promtool() -> Path:
         f"{MODULE}/cmd/promtool",
         PROMTOOL,
         BUILD_MODULE,
-        title=f"Building promtool {release_name(pinned_version())} from its Go module",
+        title=f"promtool {release_name(pinned_version())} from its Go module",
     )

@@ -12,18 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from shopctl.progress import StackError, step
+from shopctl.builds import Build, BuildLog, run_now
+from shopctl.progress import StackError
 from shopctl.topology import ROOT
 
 UI_CACHE = ROOT / ".cache" / "prometheus-ui"
 COMPLETE = ".complete"
 # build_ui.sh's buildOrder, then the current UI; the old react-app is left out.
 WORKSPACES = ("lezer-promql", "codemirror-promql", "mantine-ui")
-OUTPUT_LINES = 40
 
 
 def module_version(module_dir: Path) -> str:
@@ -45,18 +45,6 @@ def npm_commands() -> list[list[str]]:
     return commands
 
 
-def _run(command: list[str], cwd: Path) -> None:
-    try:
-        done = subprocess.run(
-            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-    except FileNotFoundError as error:
-        raise StackError(f"{command[0]} not found: install Node.js 20+ with npm") from error
-    if done.returncode != 0:
-        tail = "\n".join(done.stdout.splitlines()[-OUTPUT_LINES:])
-        raise StackError(f"`{' '.join(command)}` failed (exit {done.returncode}) in {cwd}:\n{tail}")
-
-
 def _make_writable(tree: Path) -> None:
     """The Go module cache is read-only, and copies keep its modes."""
     for folder, _, files in os.walk(tree):
@@ -64,12 +52,9 @@ def _make_writable(tree: Path) -> None:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
-def ensure_prometheus_ui(module_dir: Path) -> Path:
-    """Build the web UI of the Prometheus module in `module_dir` unless already built, and
-    return its `static` folder (to appear as `web/ui/static` under Prometheus's cwd)."""
+def build_ui(module_dir: Path, log: BuildLog) -> None:
+    """Build the web UI of the Prometheus module in `module_dir` into `ui_dir(module_dir)`."""
     dest = ui_dir(module_dir)
-    if (dest / COMPLETE).is_file():
-        return dest / "static"
     source = module_dir / "web" / "ui"
     if not (source / "package.json").is_file():
         raise StackError(f"{source} has no package.json: not Prometheus's web UI sources")
@@ -79,15 +64,14 @@ def ensure_prometheus_ui(module_dir: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     for stale in UI_CACHE.glob(f".{dest.name}-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    with (
-        step("Building Prometheus's web UI with npm (first time: a few minutes)"),
-        tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=UI_CACHE) as staging,
-    ):
+    if shutil.which("npm") is None:
+        raise StackError("npm not found: install Node.js 20+ with npm")
+    with tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=UI_CACHE) as staging:
         work = Path(staging) / "src"
         shutil.copytree(source, work, ignore=shutil.ignore_patterns("react-app", "node_modules"))
         _make_writable(work)
         for command in npm_commands():
-            _run(command, work)
+            log.run(command, cwd=work)
         built = work / "mantine-ui" / "dist"
         if not (built / "index.html").is_file():
             raise StackError(f"npm finished but left no {built / 'index.html'}")
@@ -96,4 +80,29 @@ def ensure_prometheus_ui(module_dir: Path) -> Path:
         built.rename(out / "static" / "mantine-ui")
         (out / COMPLETE).write_text(f"{module_dir}\n")
         out.rename(dest)
-    return dest / "static"
+
+
+def ui_job(module_dir: Path, fetch_sources: Callable[[BuildLog], None] | None = None) -> Build:
+    """The web UI's build, at low priority (the shop answers without it); `fetch_sources`
+    first, when the module's sources are not in the module cache yet."""
+
+    def run(log: BuildLog) -> None:
+        if fetch_sources is not None and not module_dir.is_dir():
+            fetch_sources(log)
+        build_ui(module_dir, log)
+
+    return Build(
+        name="prometheus-ui",
+        title="Prometheus's web UI with npm",
+        needed=not (ui_dir(module_dir) / COMPLETE).is_file(),
+        run=run,
+        monitoring=True,
+        first_time="first time: a minute or more",
+    )
+
+
+def ensure_prometheus_ui(module_dir: Path) -> Path:
+    """Build the web UI of the Prometheus module in `module_dir` now unless already built,
+    and return its `static` folder (to appear as `web/ui/static` under Prometheus's cwd)."""
+    run_now(ui_job(module_dir))
+    return ui_dir(module_dir) / "static"

@@ -124,14 +124,21 @@ def instance_checks(topology: Topology, upstreams: Path | None = None) -> dict[s
     }
 
 
-def edge_checks(settings: Settings) -> dict[str, bool]:
+def gateway_check(settings: Settings) -> dict[str, bool]:
+    return {"gateway": _http_ok(f"http://127.0.0.1:{settings['GATEWAY_PORT']}/health")}
+
+
+def monitoring_checks(settings: Settings) -> dict[str, bool]:
     return {
-        "gateway": _http_ok(f"http://127.0.0.1:{settings['GATEWAY_PORT']}/health"),
         "prometheus": _http_ok(f"http://127.0.0.1:{settings['PROMETHEUS_PORT']}/-/ready"),
         "alertmanager": _http_ok(f"http://127.0.0.1:{settings['ALERTMANAGER_PORT']}/-/ready"),
         # grafana-server when one is on PATH, else the gateway's dashboards page.
         "grafana": _http_ok(f"http://127.0.0.1:{settings['GRAFANA_PORT']}/api/health"),
     }
+
+
+def edge_checks(settings: Settings) -> dict[str, bool]:
+    return {**gateway_check(settings), **monitoring_checks(settings)}
 
 
 # Each exporter's program name -> the `.env` port of its /metrics.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shopctl.builds import BUILD_LOGS
+from shopctl.launch import programs_waiting
 from shopctl.local import LocalStack
 from shopctl.readiness import edge_checks, exporter_checks, infra_checks, instance_checks
 
@@ -53,7 +55,10 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
     }
     rows = []
     total = pss_kib(stack.supervisor.pid() or 0)  # supervisord runs the stack, and is in it
-    for info in stack.supervisor.processes():
+    running = stack.supervisor.processes()
+    # Programs a `make up` still running starts once their builds finish.
+    waiting = programs_waiting(stack.run).keys() - {info["name"] for info in running}
+    for info in running:
         pid = info["pid"]
         pss = tree_pss_kib(pid) if pid else 0
         total += pss
@@ -66,6 +71,7 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
                 f"{pss / 1024:.0f} MiB" if pss else "-",
             ]
         )
+    rows += [[name, "BUILDING", "-", "no", "-"] for name in sorted(waiting)]
     return rows, total
 
 
@@ -79,6 +85,12 @@ def print_status(stack: LocalStack) -> int:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     print(f"\nMemory of the whole stack (PSS, supervisord included): {total / 1024:.0f} MiB")
+    building = [r[0] for r in rows if r[1] == "BUILDING"]
+    if building:
+        print(
+            f"Still building: {', '.join(building)}; the `make up` that runs starts them when "
+            f"built (its progress is in its output, the builds' logs in {BUILD_LOGS}/)"
+        )
     not_ready = [r[0] for r in rows if r[3] != "yes"]
     print("All ready." if not not_ready else f"Not ready: {', '.join(not_ready)}")
     return 0 if not not_ready else 1

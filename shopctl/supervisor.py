@@ -34,6 +34,8 @@ class Program:
     stop_wait: int = 30
     user: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # The build jobs (shopctl/builds.py) whose results it runs: it starts once they are done.
+    builds: tuple[str, ...] = ()
 
     @property
     def environment(self) -> str:

@@ -11,12 +11,12 @@ runs the official image of the same version.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from shopctl.gobuild import BIN_DIR, go_build, required_versions
+from shopctl.builds import Build
+from shopctl.gobuild import BIN_DIR, go_job, required_versions
 from shopctl.topology import PROXIED, ROOT, Topology
 
 BUILD_MODULE = ROOT / "infra" / "toxiproxy"
@@ -25,13 +25,13 @@ VERSION = required_versions(BUILD_MODULE / "go.mod")[MODULE]
 BINARY = BIN_DIR / "toxiproxy-server"
 
 
-def ensure_toxiproxy() -> Path:
-    return go_build(
-        f"{MODULE}/cmd/server",
-        BINARY,
+def toxiproxy_job() -> Build:
+    return go_job(
+        "toxiproxy",
+        f"Toxiproxy {VERSION.removeprefix('v')} from its Go module",
+        {f"{MODULE}/cmd/server": BINARY},
         BUILD_MODULE,
-        title=f"Building Toxiproxy {VERSION.removeprefix('v')} from its Go module "
-        "(first time: about a minute)",
+        first_time="first time: about a minute",
     )
 
 

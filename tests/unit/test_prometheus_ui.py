@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shopctl import prometheus_ui
+from shopctl import builds, prometheus_ui
 from shopctl.progress import StackError
 from shopctl.prometheus_build import module_dir
 
@@ -36,6 +36,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setenv("NPM_LOG", str(log))
     monkeypatch.setenv("FAIL_AT", "no such command")
     monkeypatch.setattr(prometheus_ui, "UI_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(builds, "BUILD_LOGS", tmp_path / "logs")
     return module, log
 
 
@@ -72,6 +73,7 @@ def test_npm_failure_reports_its_output_and_leaves_nothing(
 ) -> None:
     module, _ = fake
     monkeypatch.setenv("FAIL_AT", "codemirror-promql")
-    with pytest.raises(StackError, match=r"exit 3\).*\n.*line one\nnpm error: boom"):
+    tail = r"exit 3\).*prometheus-ui.log:\n(.*\n)*line one\nnpm error: boom"
+    with pytest.raises(StackError, match=tail):
         prometheus_ui.ensure_prometheus_ui(module)
     assert list(prometheus_ui.UI_CACHE.iterdir()) == []
