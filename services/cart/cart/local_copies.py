@@ -34,8 +34,6 @@ RESUBSCRIBE_SECONDS = 1.0
 
 
 class LocalCopies:
-    name = "product copies"
-
     def __init__(self, redis: Redis, *, ttl_seconds: float) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds

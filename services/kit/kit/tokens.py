@@ -186,8 +186,7 @@ class TokenVerifier:
             if time.time() <= expires + self.leeway_seconds:
                 return principal
             del self._verified[token]
-        principal = await self._check(token)
-        return principal
+        return await self._check(token)
 
     async def _check(self, token: str) -> Principal:
         try:
