@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import shoppers
 from locust import events
 from locust.env import Environment
 from locust.runners import Runner
@@ -141,6 +142,8 @@ def _leave(environment: Environment, **_: Any) -> None:
         Path(os.environ["LOAD_ORDERS_FILE"]).write_text("\n".join(acknowledged))
     if os.environ.get("LOAD_FAILURES_FILE"):
         Path(os.environ["LOAD_FAILURES_FILE"]).write_text(json.dumps(failures, indent=1))
+    if os.environ.get("LOAD_REPLAYS_FILE"):
+        Path(os.environ["LOAD_REPLAYS_FILE"]).write_text(json.dumps(shoppers.replays, indent=1))
     if os.environ.get("LOAD_FINAL_STATS"):
         # Locust's own --csv file is written every few seconds and may miss the last ones;
         # by now every user has stopped, so these figures are the whole run's.

@@ -17,7 +17,10 @@ import threading
 import time
 from typing import Any
 
+from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from urllib3.exceptions import ProtocolError
 
 PASSWORD = "load-shopper-password"
 # Loopback addresses for users: 127.0.1.1 onwards (127.0.0.x is left to everything else).
@@ -35,8 +38,37 @@ def email_for(address: str, kind: str = "shopper") -> str:
     return f"load-{kind}-{address.replace('.', '-')}@shopstack.dev"
 
 
-class SourceAddressAdapter(HTTPAdapter):
-    """Every connection of a session leaves from one local address."""
+# Requests a client may send again when its connection closed before any answer: the
+# idempotent methods (RFC 9110 9.2.2), and any request carrying an Idempotency-Key (the
+# rule Go's HTTP client follows; our checkout fences every attempt with its key).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Requests sent again, for the run's record: {"at", "method", "path", "error"}.
+replays: list[dict[str, Any]] = []
+
+
+def replayable(request: PreparedRequest) -> bool:
+    return request.method in IDEMPOTENT or "Idempotency-Key" in request.headers
+
+
+def closed_unanswered(error: RequestsConnectionError) -> bool:
+    """The connection was reset or closed before a status line came back (urllib3's
+    "Connection aborted."), as opposed to a refused connection, a timeout, or an answer
+    cut off midway."""
+    cause = error.args[0] if error.args else None
+    return isinstance(cause, ProtocolError) and isinstance(
+        cause.args[-1], (ConnectionResetError, BrokenPipeError)
+    )
+
+
+class ShopperAdapter(HTTPAdapter):
+    """Every connection of a session leaves from one local address, and a request that
+    meets a kept-alive connection closed under it is sent once more on a new one.
+
+    That is what browsers do, and what HTTP allows for requests safe to repeat (RFC 9112
+    9.3.1): a server may close an idle connection at any moment (nginx's old workers close
+    theirs at every reload, which consul-template triggers when an instance comes or
+    goes), and a request already on its way meets a reset. The request was never read, so
+    sending it again changes nothing. Each replay is recorded."""
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         self.address = address
@@ -46,10 +78,27 @@ class SourceAddressAdapter(HTTPAdapter):
         kwargs["source_address"] = (self.address, 0)
         super().init_poolmanager(*args, **kwargs)
 
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().send(request, *args, **kwargs)
+        except RequestsConnectionError as error:
+            if not (replayable(request) and closed_unanswered(error)):
+                raise
+            replays.append(
+                {
+                    "at": time.time(),
+                    "method": request.method,
+                    "path": request.path_url,
+                    "error": str(error)[:200],
+                }
+            )
+        return super().send(request, *args, **kwargs)
+
 
 def bind(client: Any, address: str) -> None:
-    """Make a requests-based client (Locust's HttpSession) send from `address`."""
-    adapter = SourceAddressAdapter(address)
+    """Make a requests-based client (Locust's HttpSession) send from `address`, sending a
+    request again when a kept-alive connection closes under it (ShopperAdapter)."""
+    adapter = ShopperAdapter(address)
     client.mount("http://", adapter)
     client.mount("https://", adapter)
 

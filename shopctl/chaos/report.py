@@ -36,7 +36,7 @@ simulated shoppers, each ending with the invariants.</p>
  <td>{{ o.title }}</td><td>{{ o.requests }}</td><td>{{ o.failed }}</td>
  <td>{{ "%.1f %%" | format(o.fault_error_ratio * 100) }}</td><td>{{ o.checkouts_failed }}</td>
  <td>{{ "%.1f s" | format(o.slowest_ms / 1000) }}</td>
- <td>{{ recovered(o) }}</td><td class="text">{{ o.client_failures }}</td>
+ <td>{{ recovered(o) }}</td><td class="text">{{ o.clients_saw }}</td>
  <td class="text">{{ o.expected }}</td>
  <td>{{ o.lost | length }} of {{ o.acknowledged }}</td>
  <td>{{ o.invariants_held }} / {{ o.invariants }}</td>
@@ -69,7 +69,7 @@ def markdown(outcomes: list[Outcome]) -> str:
         lines.append(
             f"| {o.title} | {o.requests} | {o.failed} | {o.fault_error_ratio:.1%} "
             f"| {o.checkouts_failed} | {o.slowest_ms / 1000:.1f} s | {_recovered(o)} "
-            f"| {o.client_failures} | {o.expected} "
+            f"| {o.clients_saw} | {o.expected} "
             f"| {len(o.lost)} of {o.acknowledged} "
             f"| {o.invariants_held}/{o.invariants} | {'PASS' if o.passed else 'FAIL: ' + why(o)} |"
         )

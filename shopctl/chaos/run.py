@@ -55,6 +55,7 @@ class Outcome:
     recovered_s: float | None = None
     expected: str = ""
     client_failures: str = "none"
+    replayed: int = 0  # requests shoppers sent again after a kept-alive connection closed
     acknowledged: int = 0
     lost: list[str] = field(default_factory=list)
     invariants: int = 0
@@ -64,6 +65,15 @@ class Outcome:
     @property
     def fault_error_ratio(self) -> float:
         return self.fault_failed / self.fault_requests if self.fault_requests else 0.0
+
+    @property
+    def clients_saw(self) -> str:
+        if not self.replayed:
+            return self.client_failures
+        return (
+            f"{self.client_failures}; {self.replayed} sent again "
+            "(a kept-alive connection closed under them, never read)"
+        )
 
     @property
     def passed(self) -> bool:
@@ -165,6 +175,7 @@ class Load:
         self.target = target
         self.orders_file = out / "acknowledged.txt"
         self.failures_file = out / "failures.json"
+        self.replays_file = out / "replays.json"
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Load:
@@ -172,6 +183,7 @@ class Load:
         env = locust_env(self.run, self.target.settings)
         env["LOAD_ORDERS_FILE"] = str(self.orders_file)
         env["LOAD_FAILURES_FILE"] = str(self.failures_file)
+        env["LOAD_REPLAYS_FILE"] = str(self.replays_file)
         # A checkout placed as Kafka goes down is confirmed once it is back: late, not
         # failed. Shoppers follow their order long enough to see that.
         env["LOAD_FOLLOW_DEADLINE_S"] = str(FOLLOW_DEADLINE_S)
@@ -199,6 +211,11 @@ class Load:
         if not self.failures_file.exists():
             raise StackError(f"the load run wrote no {self.failures_file.name}; see locust.log")
         return list(json.loads(self.failures_file.read_text()))
+
+    def replays(self) -> list[dict[str, Any]]:
+        if not self.replays_file.exists():
+            return []
+        return list(json.loads(self.replays_file.read_text()))
 
     def acknowledged(self) -> list[str]:
         if not self.orders_file.exists():
@@ -241,6 +258,7 @@ def run_one(
     outcome.recovered_s = max(0.0, max(last_failure, recovered_after(journal)) - end)
     failures = load.failures()
     outcome.client_failures = summary(failures)
+    outcome.replayed = len(load.replays())
     outcome.problems += judge(expectation, failures, figures.slowest_ms)
     acknowledged = load.acknowledged()
     outcome.acknowledged = len(acknowledged)
