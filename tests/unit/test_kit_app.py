@@ -134,6 +134,19 @@ def test_metrics_label_the_route_template_never_the_raw_path() -> None:
     assert _requests("<unmatched>", "404") >= 1
 
 
+def test_a_made_up_method_is_counted_as_other_not_as_a_label_of_its_own() -> None:
+    def count(method: str) -> float:
+        labels = {"service": "unit", "method": method, "route": "<unmatched>", "status": "404"}
+        return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+    before = count("OTHER")
+    with make_client() as client:
+        client.request("BREW", "/no/such/path")
+        client.request("FROB", "/no/such/path")
+    assert count("OTHER") == before + 2
+    assert count("BREW") == 0.0
+
+
 def test_ready_names_each_dependency_and_fails_when_one_is_down() -> None:
     with make_client(FakeComponent("postgres", healthy=False), FakeComponent("redis")) as client:
         response = client.get("/health/ready")

@@ -21,6 +21,9 @@ from kit.metrics import DURATION, IN_PROGRESS, REQUESTS, UNMATCHED_ROUTE
 
 # A caller's id is echoed only if it is a sane token; anything else is replaced.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The method is the client's word: any other is counted as OTHER, so that made-up methods
+# cannot grow the metrics' label sets (and the cache of their children) without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
 class RequestContextMiddleware:
@@ -57,7 +60,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            self._count(method, route, status, elapsed)
+            self._count(method if method in _METHODS else "OTHER", route, status, elapsed)
             access = access_log()
             if access is not None:
                 access.write(
