@@ -4,8 +4,10 @@ built and parsed in one place, and which failures a consumer retries."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
-import httpx
+import orjson
 import psycopg
 import pytest
 
@@ -13,6 +15,7 @@ from kit import DependencyUnavailable
 from kit.consumer import is_transient
 from kit.discovery import Endpoint
 from kit.events import Event, MalformedEvent, new_event
+from kit.http import Answer
 from kit.kafka import UndecodableRecord, decode_record
 from kit.service_client import ServiceClient
 from orders.cart_client import CartClient, ReservationLine
@@ -29,12 +32,10 @@ PROBLEM = "application/problem+json"
 
 
 def cart_answering(status: int, body: dict[str, object]) -> CartClient:
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json=body, headers={"content-type": PROBLEM})
+    async def answer(method: str, url: str, headers: Mapping[str, str] | None, json: Any) -> Answer:
+        return Answer(status, {"content-type": PROBLEM}, orjson.dumps(body))
 
-    return CartClient(
-        ServiceClient(FixedEndpoints(CART), caller="unit", transport=httpx.MockTransport(answer))
-    )
+    return CartClient(ServiceClient(FixedEndpoints(CART), caller="unit", send=answer))
 
 
 async def test_a_product_no_longer_sold_is_a_clear_refusal() -> None:

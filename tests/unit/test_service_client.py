@@ -1,9 +1,14 @@
-import httpx
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
 import pytest
 from prometheus_client import REGISTRY
 
 from kit import DependencyUnavailable
 from kit.discovery import Endpoint
+from kit.http import Answer, Failed, Refused
 from kit.service_client import ServiceClient
 
 pytestmark = pytest.mark.unit
@@ -21,30 +26,33 @@ class FixedEndpoints:
 
 
 class Backend:
-    """Per-host behaviour for httpx.MockTransport: 'ok', 'refuse', '500' or 'timeout'."""
+    """Per-host behaviour in place of the HTTP client: 'ok', 'refuse', '500' or
+    'timeout', as kit.http reports them."""
 
     def __init__(self, **behaviour: str) -> None:
         self.behaviour = behaviour
         self.hits: list[str] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
+    async def __call__(
+        self, method: str, url: str, headers: Mapping[str, str] | None, json: Any
+    ) -> Answer:
+        host = urlsplit(url).hostname or ""
         self.hits.append(host)
         mode = self.behaviour[host]
         if mode == "refuse":
-            raise httpx.ConnectError("connection refused", request=request)
+            raise Refused("connection refused")
         if mode == "timeout":
-            raise httpx.ReadTimeout("timed out", request=request)
+            raise Failed("timed out")
         if mode == "500":
-            return httpx.Response(500)
-        return httpx.Response(200, json={"served_by": host})
+            return Answer(500, {}, b"")
+        return Answer(200, {}, orjson.dumps({"served_by": host}))
 
 
 def client_for(backend: Backend, *endpoints: Endpoint, **kwargs: int) -> ServiceClient:
     return ServiceClient(
         FixedEndpoints(*endpoints),
         caller="unit",
-        transport=httpx.MockTransport(backend),
+        send=backend,
         **kwargs,  # type: ignore[arg-type]
     )
 

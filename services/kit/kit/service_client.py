@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from circuitbreaker import STATE_CLOSED, STATE_HALF_OPEN, CircuitBreaker
 from prometheus_client import Counter, Gauge
 from tenacity import (
@@ -25,6 +25,7 @@ from tenacity import (
 
 from kit.discovery import Endpoint, EndpointSource
 from kit.errors import DependencyUnavailable
+from kit.http import Answer, Failed, HttpClient, Refused, Sender
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -61,12 +62,14 @@ class ServiceClient:
         attempts: int = 3,
         breaker_failures: int = 5,
         breaker_recovery_seconds: int = 10,
-        transport: httpx.AsyncBaseTransport | None = None,
+        send: Sender | None = None,
     ) -> None:
+        """`send` replaces the HTTP client (unit tests)."""
         self.discovery = discovery
         self.caller = caller
         self.attempts = attempts
-        self.http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self.http = HttpClient(timeout=timeout)
+        self.send = send or self.http.send
         self._breaker_settings = (breaker_failures, breaker_recovery_seconds)
         self._breakers: dict[str, CircuitBreaker] = {}
         self._turns: defaultdict[str, itertools.count[int]] = defaultdict(itertools.count)
@@ -100,8 +103,9 @@ class ServiceClient:
         path: str,
         *,
         idempotent: bool | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Answer:
         method = method.upper()
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         tried: set[str] = set()
@@ -118,7 +122,7 @@ class ServiceClient:
                 with attempt:
                     endpoint = self._pick(target, turn, tried)
                     tried.add(endpoint.id)
-                    return await self._attempt(target, endpoint, method, path, safe, kwargs)
+                    return await self._attempt(target, endpoint, method, path, safe, headers, json)
         except AttemptFailed as exc:
             raise DependencyUnavailable(target) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -130,17 +134,18 @@ class ServiceClient:
         method: str,
         path: str,
         safe: bool,
-        kwargs: dict[str, Any],
-    ) -> httpx.Response:
+        headers: Mapping[str, str] | None,
+        json: Any,
+    ) -> Answer:
         breaker = self.breaker(endpoint)
         try:
             with breaker:
                 try:
-                    response = await self.http.request(method, endpoint.base_url + path, **kwargs)
-                except httpx.ConnectError as exc:
-                    raise AttemptFailed(f"{endpoint.id}: {exc!r}", retryable=True) from exc
-                except httpx.TransportError as exc:
-                    raise AttemptFailed(f"{endpoint.id}: {exc!r}", retryable=safe) from exc
+                    response = await self.send(method, endpoint.base_url + path, headers, json)
+                except Refused as exc:
+                    raise AttemptFailed(f"{endpoint.id}: {exc}", retryable=True) from exc
+                except Failed as exc:
+                    raise AttemptFailed(f"{endpoint.id}: {exc}", retryable=safe) from exc
                 if response.status_code >= 500:
                     raise AttemptFailed(
                         f"{endpoint.id} answered {response.status_code}", retryable=safe
@@ -159,4 +164,4 @@ class ServiceClient:
         return None
 
     async def stop(self) -> None:
-        await self.http.aclose()
+        await self.http.close()

@@ -54,7 +54,8 @@ def jwks_from(client: ServiceClient) -> KeySource:
 
     async def fetch() -> Mapping[str, Any]:
         response = await client.request("auth", "GET", JWKS_PATH)
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise DependencyUnavailable("auth")
         document: Mapping[str, Any] = response.json()
         return document
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Literal, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kit import DependencyUnavailable
+from kit.http import Answer
 from kit.service_client import ServiceClient
 from orders.errors import ReservationClosed, ReservationMismatch, UnknownProducts
 
@@ -56,14 +56,14 @@ class Reservation(_Answer):
     lacking: list[LackingLine] = []
 
 
-def _parse(response: httpx.Response, model: type[M]) -> M:
+def _parse(response: Answer, model: type[M]) -> M:
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         raise DependencyUnavailable("cart") from exc
 
 
-def _problem_type(response: httpx.Response) -> str:
+def _problem_type(response: Answer) -> str:
     try:
         return str(response.json().get("type", "")).rsplit("/", 1)[-1]
     except ValueError:

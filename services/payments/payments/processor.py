@@ -8,9 +8,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import httpx
-
 from kit.errors import TransientFailure
+from kit.http import Answer, Failed, HttpClient, Refused
 from payments.config import PaymentsSettings
 
 
@@ -35,15 +34,13 @@ class Processor:
     """The HTTP client to the card processor, closed with the app."""
 
     def __init__(self, settings: PaymentsSettings) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=settings.psp_url, timeout=settings.psp_timeout_seconds
-        )
+        self.http = HttpClient(base_url=settings.psp_url, timeout=settings.psp_timeout_seconds)
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        await self.http.aclose()
+        await self.http.close()
 
     async def charge(
         self, *, order_id: uuid.UUID, amount_cents: int, currency: str, token: str
@@ -89,9 +86,9 @@ class Processor:
             return "already-refunded"
         raise ProcessorUnavailable(f"the processor answered {response.status_code} to a refund")
 
-    async def _post(self, path: str, *, key: str, body: dict[str, object]) -> httpx.Response:
+    async def _post(self, path: str, *, key: str, body: dict[str, object]) -> Answer:
         try:
-            return await self.http.post(path, headers={"Idempotency-Key": key}, json=body)
-        except httpx.HTTPError as exc:
+            return await self.http.send("POST", path, {"Idempotency-Key": key}, body)
+        except (Refused, Failed) as exc:
             # Maybe done, maybe not: only asking again with the same key can tell.
             raise ProcessorUnavailable(f"no answer from the processor: {exc!r}") from exc
