@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, Producer
 
 from kit.kafka import (
     UndecodableRecord,
+    commit_handled,
     consumer_config,
     decode_record,
     deliver,
@@ -48,7 +49,7 @@ def replay(bootstrap_servers: str, dlq_topic: str) -> tuple[int, int]:
             # consumers' inbox absorbs the repeat.
             deliver(producer, back)
             replayed += len(back)
-            consumer.commit(asynchronous=False)
+            commit_handled(consumer, records)
     finally:
         producer.flush(10)
         consumer.close()

@@ -2,8 +2,8 @@
 
 For each record: decode and parse the envelope, then in ONE database transaction record
 the event id in the inbox (`processed_events`) and apply the handler's effect; a
-redelivered event finds its id there and is skipped. Offsets are committed to Kafka only
-for records whose transactions committed.
+redelivered event finds its id there and is skipped. Offsets are stored only for records
+whose transactions committed, and librdkafka commits the stored ones once a second.
 
 Failures are of two kinds. A transient one (a dependency briefly away, a lock wait that
 timed out, an outside system that gave no final answer: `is_transient`) is retried with
@@ -174,7 +174,7 @@ class EventConsumer:
                             # owner starts from the last committed offset anyway.
                             consumer.seek(TopicPartition(topic, n, offset))
                     if done:
-                        self._commit(consumer, done)
+                        self._store_offsets(consumer, done)
                 self._export_lag(consumer)
         finally:
             consumer.close()
@@ -217,14 +217,15 @@ class EventConsumer:
             done[place] = offset  # everything before it is done
         return done, undone
 
-    def _commit(self, consumer: Consumer, done: dict[tuple[str, int], int]) -> None:
+    def _store_offsets(self, consumer: Consumer, done: dict[tuple[str, int], int]) -> None:
+        """Stores the offsets for librdkafka's next commit (within a second)."""
         offsets = [TopicPartition(topic, n, offset) for (topic, n), offset in done.items()]
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
+            consumer.store_offsets(offsets=offsets)
         except KafkaException as exc:
-            # The broker away, or the partition moved to another member: its records come
-            # again, and the inbox (processed_events) makes the second delivery a no-op.
-            log.warning("offsets not committed", extra={"group": self.group, "error": str(exc)})
+            # The partition moved to another member: its records come again there, and
+            # the inbox (processed_events) makes the second delivery a no-op.
+            log.warning("offsets not stored", extra={"group": self.group, "error": str(exc)})
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None
