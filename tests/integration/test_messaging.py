@@ -249,3 +249,52 @@ async def test_dead_letters_can_be_replayed_to_their_topic(harness: Harness) -> 
     assert await asyncio.to_thread(replay, harness.bootstrap, dlq) == (0, 0)  # once
     back = await asyncio.to_thread(read_topic, harness.bootstrap, harness.topic, 1)
     assert [value["event_id"] for _, value in back] == [str(event.event_id)]  # type: ignore[index]
+
+
+async def test_a_pipelined_transaction_counts_rows_and_fails_whole(harness: Harness) -> None:
+    from psycopg import pq
+
+    from kit.db import affected
+
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    insert = "INSERT INTO orders_demo (id) VALUES (%s) ON CONFLICT DO NOTHING"
+    async with harness.db.transaction() as conn:
+        assert conn.pgconn.pipeline_status == pq.PipelineStatus.ON
+        await conn.execute(insert, (a,))
+        again = await conn.execute(insert, (a,))
+        new = await conn.execute(insert, (b,))
+        assert await affected(conn, again) == 0
+        assert await affected(conn, new) == 1
+
+    # A statement that fails, queued before others: the error comes out of the block and
+    # nothing of the transaction stays.
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        async with harness.db.transaction() as conn:
+            await conn.execute("INSERT INTO orders_demo (id) VALUES (%s)", (c,))
+            await conn.execute("INSERT INTO orders_demo (id) VALUES (%s)", (a,))
+            await conn.execute(insert, (uuid.uuid4(),))
+    async with harness.db.connection() as conn:
+        cursor = await conn.execute("SELECT id FROM orders_demo WHERE id = ANY(%s)", ([a, b, c],))
+        assert {row[0] for row in await cursor.fetchall()} == {a, b}
+
+
+async def test_a_pipelined_transaction_waits_idle_in_its_transaction_between_reads(
+    harness: Harness,
+) -> None:
+    """Between round trips the session is idle in its transaction, so Postgres's timeout
+    ends it if the instance freezes there (a bare fetch would leave it 'active', out of
+    every timeout's reach, holding its locks)."""
+    from kit.db import synced
+
+    async with harness.db.transaction() as conn:
+        cursor = await conn.execute("SELECT id FROM orders_demo FOR UPDATE")
+        await synced(conn)
+        await cursor.fetchall()
+        pid = conn.info.backend_pid
+        async with harness.db.connection() as watcher:
+            await watcher.execute("SELECT 1")  # its own transaction starts after ours
+            state = await (
+                await watcher.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,))
+            ).fetchone()
+            await watcher.rollback()
+    assert state == ("idle in transaction",)
