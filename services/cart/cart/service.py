@@ -136,7 +136,7 @@ class Stock:
         wanted: dict[str, int] = {}
         for line in lines:
             wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn, conn.transaction():
             earlier = await store.claim_order(conn, order_id, wanted)
             if earlier is not None:
                 return _answer_again(order_id, wanted, earlier)
@@ -176,7 +176,7 @@ class Stock:
         already in answers the same (idempotent), the other state is refused. A REJECTED
         reservation is released by answering its state; it can never be sold."""
         returned: list[str] = []
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn, conn.transaction():
             status = await store.lock_order(conn, order_id)
             if status is None and to == "RELEASED":
                 await store.close_unknown(conn, order_id)

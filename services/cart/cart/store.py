@@ -11,7 +11,6 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from cart.schemas import Product
-from kit.db import affected, synced
 
 _COLUMNS = "id, name, description, price_cents, currency, stock"
 
@@ -92,13 +91,12 @@ async def claim_order(
            VALUES (%s, 'REJECTED', '{}', %s) ON CONFLICT (order_id) DO NOTHING""",
         (order_id, Jsonb(requested)),
     )
-    if await affected(conn, cursor) == 1:
+    if cursor.rowcount == 1:
         return None
     existing = await conn.execute(
         "SELECT status, requested, outcome FROM stock_orders WHERE order_id = %s FOR UPDATE",
         (order_id,),
     )
-    await synced(conn)
     row = await existing.fetchone()
     assert row is not None
     return StockOrder(status=row[0], requested=row[1], outcome=row[2])
@@ -121,7 +119,6 @@ async def lock_stock(conn: AsyncConnection, product_ids: list[str]) -> dict[str,
         "SELECT id, stock FROM products WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
         (product_ids,),
     )
-    await synced(conn)
     return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
@@ -150,7 +147,6 @@ async def lock_order(conn: AsyncConnection, order_id: uuid.UUID) -> str | None:
     cursor = await conn.execute(
         "SELECT status FROM stock_orders WHERE order_id = %s FOR UPDATE", (order_id,)
     )
-    await synced(conn)
     row = await cursor.fetchone()
     return None if row is None else str(row[0])
 
@@ -162,7 +158,6 @@ async def return_stock(conn: AsyncConnection, order_id: uuid.UUID) -> list[str]:
            RETURNING p.id""",
         (order_id,),
     )
-    await synced(conn)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -177,5 +172,4 @@ async def reserved_lines(conn: AsyncConnection, order_id: uuid.UUID) -> dict[str
     cursor = await conn.execute(
         "SELECT product_id, quantity FROM reservation_lines WHERE order_id = %s", (order_id,)
     )
-    await synced(conn)
     return {row[0]: row[1] for row in await cursor.fetchall()}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor, pq
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from kit.errors import DependencyUnavailable
@@ -115,25 +115,6 @@ class Postgres:
             self._freshness.doubt()
             raise DependencyUnavailable("postgres") from exc
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One unit of work in one transaction, its statements pipelined: each is sent
-        without waiting for the one before to be answered, BEGIN leaves with the first,
-        and statements whose results nobody reads leave with the next `synced` or with
-        COMMIT. Through Toxiproxy every round trip costs about 0.1 ms of CPU and 0.1 ms
-        of waiting, so a transaction of six statements in three round trips instead of
-        eight is measurable on a checkout.
-
-        Read results only after `await synced(conn)` (or through `affected`), never by
-        a bare fetch: psycopg's fetch in pipeline mode asks with a Flush, after which
-        Postgres counts the session as active, not idle in a transaction, so neither
-        the statement timeout nor the idle-in-transaction timeout would end it should
-        this instance freeze there, holding its locks. After a sync it is idle in the
-        transaction, ended by that timeout as without a pipeline. An error surfaces at
-        the next sync or at COMMIT and rolls everything back."""
-        async with self.connection() as conn, conn.pipeline(), conn.transaction():
-            yield conn
-
     async def check(self) -> None:
         """Does Postgres answer, and can the pool serve? Postgres is asked over a
         connection of its own in one round trip, so that a slow link or a busy pool does
@@ -177,21 +158,6 @@ class Postgres:
             with contextlib.suppress(Exception):
                 await self._probe.close()
         await self.pool.close(timeout=5)
-
-
-async def synced(conn: AsyncConnection) -> None:
-    """Send what is queued and wait for every answer (a Sync), when `conn` is in
-    pipeline mode (`Postgres.transaction`); nothing otherwise. Results read after it are
-    already in, and the session waits idle in its transaction, under its timeout."""
-    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
-        async with conn.pipeline() as pipeline:
-            await pipeline.sync()
-
-
-async def affected(conn: AsyncConnection, cursor: AsyncCursor[Any]) -> int:
-    """The rows `cursor`'s statement changed, once its results are in (see `synced`)."""
-    await synced(conn)
-    return cursor.rowcount
 
 
 class _Freshness:

@@ -124,7 +124,7 @@ class Checkout:
 
     async def _record(self, hold: Hold, cart: CartSnapshot, token: str) -> dict[str, Any]:
         order_id = hold.attempt
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn, conn.transaction():
             created_at: datetime = await store.insert_order(
                 conn, order_id=order_id, user_id=hold.user_id, cart=cart, payment_token=token
             )

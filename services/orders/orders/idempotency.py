@@ -22,7 +22,6 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from kit import Postgres
-from kit.db import affected, synced
 from orders.errors import CheckoutInterrupted, IdempotencyKeyReused, RequestInProgress
 
 
@@ -47,22 +46,22 @@ class IdempotencyKeys:
     ) -> Hold | tuple[int, dict[str, Any]]:
         """Hold the key for a new attempt; or return the stored answer to replay."""
         attempt = uuid.uuid4()
-        async with self.db.transaction() as conn:
+        async with self.db.connection() as conn, conn.transaction():
             cursor = await conn.execute(
                 """INSERT INTO idempotency_keys (user_id, key, request_hash, state, attempt)
                    VALUES (%s, %s, %s, 'IN_FLIGHT', %s) ON CONFLICT (user_id, key) DO NOTHING""",
                 (user_id, key, digest, attempt),
             )
-            if await affected(conn, cursor) == 1:
+            if cursor.rowcount == 1:
                 return Hold(user_id, key, attempt)
-            found = await conn.execute(
-                """SELECT request_hash, state, status_code, body, attempt,
-                          updated_at < now() - make_interval(secs => %s)
-                   FROM idempotency_keys WHERE user_id = %s AND key = %s FOR UPDATE""",
-                (self.hold_seconds, user_id, key),
-            )
-            await synced(conn)
-            row = await found.fetchone()
+            row = await (
+                await conn.execute(
+                    """SELECT request_hash, state, status_code, body, attempt,
+                              updated_at < now() - make_interval(secs => %s)
+                       FROM idempotency_keys WHERE user_id = %s AND key = %s FOR UPDATE""",
+                    (self.hold_seconds, user_id, key),
+                )
+            ).fetchone()
             if row is None:  # released between our insert and our read: the client retries
                 raise RequestInProgress("A request with this Idempotency-Key just ended.")
             stored_hash, state, status_code, body, previous, stale = row
@@ -135,7 +134,7 @@ async def store_answer(
            WHERE user_id = %s AND key = %s AND attempt = %s AND state = 'IN_FLIGHT'""",
         (status_code, Jsonb(body), hold.user_id, hold.key, hold.attempt),
     )
-    if await affected(conn, cursor) != 1:
+    if cursor.rowcount != 1:
         raise CheckoutInterrupted(
             "This request was overtaken by a newer one with the same Idempotency-Key; "
             "send it again to get that one's answer."

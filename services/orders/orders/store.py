@@ -9,7 +9,6 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 
-from kit.db import synced
 from orders.cart_client import CartSnapshot
 from orders.schemas import OrderSummary
 
@@ -52,7 +51,6 @@ async def insert_order(
            VALUES (%s, %s, 'PENDING', %s, %s, %s) RETURNING created_at""",
         (order_id, user_id, cart.total_cents, cart.currency, payment_token),
     )
-    await synced(conn)
     row = await cursor.fetchone()
     assert row is not None
     async with conn.cursor() as lines:
