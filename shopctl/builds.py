@@ -52,30 +52,35 @@ class BuildLog:
         self.niceness = niceness
         self._running: subprocess.Popen[bytes] | None = None
         self._stopped = False
+        # Held while a tool starts: `stop` either sees the process or is seen by `run`.
+        # Without it, a stop between the start and the assignment found nothing to end,
+        # and the build ran on unseen.
+        self._starting = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
 
     def run(self, command: list[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> None:
-        if self._stopped:
-            raise BuildFailed("stopped")
         shown = shlex.join(command)
         prefix = ["nice", "-n", str(self.niceness)] if self.niceness else []
         with self.path.open("a") as out:
             out.write(f"$ {shown}  (in {cwd})\n")
             out.flush()
-            try:
-                # A process group of its own, so that stopping the build ends the compilers
-                # and node processes the tool started, not only the tool.
-                self._running = subprocess.Popen(
-                    [*prefix, *command],
-                    cwd=cwd,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except FileNotFoundError as error:
-                raise BuildFailed(f"{command[0]} not found") from error
+            with self._starting:
+                if self._stopped:
+                    raise BuildFailed("stopped")
+                try:
+                    # A process group of its own, so that stopping the build ends the
+                    # compilers and node processes the tool started, not only the tool.
+                    self._running = subprocess.Popen(
+                        [*prefix, *command],
+                        cwd=cwd,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                except FileNotFoundError as error:
+                    raise BuildFailed(f"{command[0]} not found") from error
             if self.niceness:
                 _lower_session_priority(self._running.pid, self.niceness)
             code = self._running.wait()
@@ -85,8 +90,9 @@ class BuildLog:
 
     def stop(self) -> None:
         """End the tool running now, and refuse to run any other."""
-        self._stopped = True
-        running = self._running
+        with self._starting:
+            self._stopped = True
+            running = self._running
         if running is not None:
             with suppress(ProcessLookupError):
                 os.killpg(running.pid, signal.SIGTERM)
