@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
+from pydantic import BaseModel
 
 from cart.schemas import (
     CartRead,
@@ -31,6 +32,14 @@ cart = APIRouter(prefix="/cart", tags=["cart"])
 internal = APIRouter(prefix="/internal/reservations", tags=["internal"], include_in_schema=False)
 
 
+def encoded(model: BaseModel) -> Response:
+    """The answer as JSON, encoded once. The service built and validated `model` itself;
+    returned as a model, FastAPI would validate it again, turn it into a dict and encode
+    that with the standard library (the cart routes are every shopper's writes). The
+    route's `response_model` still documents the shape."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 @products.get("", responses=problems(422))
 async def list_products(
     catalog: CatalogDep,
@@ -42,10 +51,8 @@ async def list_products(
 
 @products.get("/{product_id}", response_model=Product, responses=problems(404, 422))
 async def read_product(product_id: ProductId, catalog: CatalogDep) -> Response:
-    # The hottest route: the product is already a validated model (from the cache or
-    # Postgres), so it is encoded once here instead of validated again by FastAPI.
-    product = await catalog.product(product_id=product_id)
-    return Response(product.model_dump_json(), media_type="application/json")
+    # The hottest route; the product comes validated from the cache or Postgres.
+    return encoded(await catalog.product(product_id=product_id))
 
 
 @products.patch("/{product_id}", responses=problems(401, 403, 404, 422))
@@ -57,23 +64,24 @@ async def update_product(
     )
 
 
-@cart.get("", responses=problems(401))
-async def read_cart(user: CurrentUser, carts: CartsDep) -> CartRead:
-    return await carts.read(user_id=user.user_id)
+@cart.get("", response_model=CartRead, responses=problems(401))
+async def read_cart(user: CurrentUser, carts: CartsDep) -> Response:
+    return encoded(await carts.read(user_id=user.user_id))
 
 
-@cart.put("/items/{product_id}", responses=problems(401, 404, 409, 422))
+@cart.put("/items/{product_id}", response_model=CartRead, responses=problems(401, 404, 409, 422))
 async def set_item(
     product_id: ProductId, body: QuantityIn, user: CurrentUser, carts: CartsDep
-) -> CartRead:
-    return await carts.set_quantity(
+) -> Response:
+    changed = await carts.set_quantity(
         user_id=user.user_id, product_id=product_id, quantity=body.quantity
     )
+    return encoded(changed)
 
 
-@cart.delete("/items/{product_id}", responses=problems(401, 422))
-async def remove_item(product_id: ProductId, user: CurrentUser, carts: CartsDep) -> CartRead:
-    return await carts.remove(user_id=user.user_id, product_id=product_id)
+@cart.delete("/items/{product_id}", response_model=CartRead, responses=problems(401, 422))
+async def remove_item(product_id: ProductId, user: CurrentUser, carts: CartsDep) -> Response:
+    return encoded(await carts.remove(user_id=user.user_id, product_id=product_id))
 
 
 @cart.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
