@@ -20,6 +20,8 @@ from typing import Any
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ProtocolError
 
 PASSWORD = "load-shopper-password"
@@ -38,16 +40,44 @@ def email_for(address: str, kind: str = "shopper") -> str:
     return f"load-{kind}-{address.replace('.', '-')}@shopstack.dev"
 
 
-# Requests a client may send again when its connection closed before any answer: the
-# idempotent methods (RFC 9110 9.2.2), and any request carrying an Idempotency-Key (the
-# rule Go's HTTP client follows; our checkout fences every attempt with its key).
+# Requests a client may send again whenever their connection closed before any answer:
+# the idempotent methods (RFC 9110 9.2.2), and any request carrying an Idempotency-Key
+# (our checkout fences every attempt with its key). Any other request is sent again only
+# when the connection had already carried an answer, as browsers do: a server closing an
+# idle kept-alive connection never read what arrived on it.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Requests sent again, for the run's record: {"at", "method", "path", "error"}.
 replays: list[dict[str, Any]] = []
+# Whether this thread's (with gevent: this user's) last request went out on a
+# connection that had already carried an answer.
+_last = threading.local()
 
 
 def replayable(request: PreparedRequest) -> bool:
     return request.method in IDEMPOTENT or "Idempotency-Key" in request.headers
+
+
+class _TrackedConnection(HTTPConnection):
+    """Counts the answers it carried since it connected."""
+
+    answered = 0
+
+    def connect(self) -> None:
+        self.answered = 0
+        super().connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _last.reused = self.sock is not None and self.answered > 0
+        super().request(*args, **kwargs)
+
+    def getresponse(self) -> Any:
+        response = super().getresponse()
+        self.answered += 1
+        return response
+
+
+class _TrackedPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedConnection
 
 
 def closed_unanswered(error: RequestsConnectionError) -> bool:
@@ -64,11 +94,13 @@ class ShopperAdapter(HTTPAdapter):
     """Every connection of a session leaves from one local address, and a request that
     meets a kept-alive connection closed under it is sent once more on a new one.
 
-    That is what browsers do, and what HTTP allows for requests safe to repeat (RFC 9112
-    9.3.1): a server may close an idle connection at any moment (nginx's old workers close
-    theirs at every reload, which consul-template triggers when an instance comes or
-    goes), and a request already on its way meets a reset. The request was never read, so
-    sending it again changes nothing. Each replay is recorded."""
+    That is what browsers do, and what HTTP allows (RFC 9112 9.3.1): a server may close
+    an idle connection at any moment (nginx's old workers close theirs at every reload,
+    which consul-template triggers when an instance comes or goes), and a request already
+    on its way meets a reset. The request was never read, so sending it again changes
+    nothing. A request that is not safe to repeat is sent again only if its connection
+    was a kept-alive one (see IDEMPOTENT); on a fresh connection a reset may come from a
+    server that read it. Each replay is recorded."""
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         self.address = address
@@ -77,12 +109,18 @@ class ShopperAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["source_address"] = (self.address, 0)
         super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "http": _TrackedPool,
+        }
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        _last.reused = False
         try:
             return super().send(request, *args, **kwargs)
         except RequestsConnectionError as error:
-            if not (replayable(request) and closed_unanswered(error)):
+            safe = replayable(request) or getattr(_last, "reused", False)
+            if not (safe and closed_unanswered(error)):
                 raise
             replays.append(
                 {

@@ -24,7 +24,10 @@ class ResettingServer:
     connection (RST, nothing answered) when a second request arrives on it, as an nginx
     worker closing its idle connections at a reload does to a request on its way."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer_first: bool = True) -> None:
+        """`answer_first=False`: every connection is reset at its first request, as by a
+        server that dies with the request in hand."""
+        self.answer_first = answer_first
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.requests_read: list[bytes] = []
@@ -60,9 +63,11 @@ class ResettingServer:
             if not head:
                 return
             self.requests_read.append(head)
-            conn.sendall(ANSWER)
-            if self._read_request(conn):
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if self.answer_first:
+                conn.sendall(ANSWER)
+                if not self._read_request(conn):
+                    return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def close(self) -> None:
         self.listener.close()
@@ -103,16 +108,35 @@ def test_a_request_safe_to_repeat_is_sent_again_on_a_new_connection(
     assert len(server.requests_read) == 2
 
 
-def test_a_post_without_an_idempotency_key_is_not_sent_again(server: ResettingServer) -> None:
+def test_any_request_on_a_kept_alive_connection_closed_unread_is_sent_again(
+    server: ResettingServer,
+) -> None:
     client = session()
-    url = f"http://127.0.0.1:{server.port}/orders"
+    url = f"http://127.0.0.1:{server.port}/auth/login"
     client.post(url, json={})
 
-    with pytest.raises(requests.ConnectionError):
-        client.post(url, json={})
+    assert client.post(url, json={}).status_code == 200
 
-    assert shoppers.replays == []
-    assert len(server.requests_read) == 1
+    assert [r["method"] for r in shoppers.replays] == ["POST"]
+    assert len(server.requests_read) == 2
+
+
+def test_a_post_without_a_key_reset_on_a_fresh_connection_is_not_sent_again() -> None:
+    """The server may have read it: only a request safe to repeat goes again."""
+    shoppers.replays.clear()
+    server = ResettingServer(answer_first=False)
+    try:
+        url = f"http://127.0.0.1:{server.port}/auth/login"
+        with pytest.raises(requests.ConnectionError):
+            session().post(url, json={})
+        assert shoppers.replays == []
+        assert len(server.requests_read) == 1
+
+        with pytest.raises(requests.ConnectionError):
+            session().get(url)  # sent again once, and reset again
+        assert [r["method"] for r in shoppers.replays] == ["GET"]
+    finally:
+        server.close()
 
 
 def test_a_refused_connection_is_a_failure_not_a_replay() -> None:
