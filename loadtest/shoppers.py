@@ -119,7 +119,7 @@ class ShopperAdapter(HTTPAdapter):
         try:
             return super().send(request, *args, **kwargs)
         except RequestsConnectionError as error:
-            safe = replayable(request) or getattr(_last, "reused", False)
+            safe = replayable(request) or _last.reused
             if not (safe and closed_unanswered(error)):
                 raise
             replays.append(
