@@ -137,3 +137,23 @@ def test_log_records_keep_the_request_id_of_their_request() -> None:
     handler.flush()
     assert lines(out)[0]["request_id"] == "rid-9"
     handler.close()
+
+
+def test_the_writer_thread_writes_while_another_thread_holds_the_handler_lock() -> None:
+    # logging.shutdown() at exit holds the handler's lock while it flushes, and a flush
+    # waits for a batch the writer thread is writing. If the writer needed that lock to
+    # take its batch, each would wait for the other and the process would never exit.
+    out = io.StringIO()
+    handler = handler_on(out)
+    handler.acquire()
+    try:
+        handler.add("urgent", urgent=True)  # wakes the writer thread
+        deadline = time.monotonic() + 3
+        while not out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        written = out.getvalue()
+    finally:
+        handler.release()
+    assert written == "urgent\n"
+    handler.flush()  # under the lock, as at exit; with nothing left it returns at once
+    handler.close()

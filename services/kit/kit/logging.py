@@ -81,6 +81,11 @@ class BufferedLines(logging.Handler):
         self._size = 0
         self._dropped = 0
         self._due = threading.Event()
+        # The buffer has a lock of its own, taken last and held only to swap the list:
+        # logging.shutdown() holds the handler's lock while it flushes, and a flush waits
+        # on `_writing`, so a writer thread that needed the handler's lock for its batch
+        # would wait on that flush for ever (a process that never exits).
+        self._buffer = threading.Lock()
         self._writing = threading.Lock()
         self._closed = False
         self._writer = threading.Thread(target=self._write_forever, name="log-writer", daemon=True)
@@ -96,7 +101,7 @@ class BufferedLines(logging.Handler):
 
     def add(self, line: str, *, urgent: bool = False) -> None:
         """Queue one line; `urgent` has it (and what came before) written now."""
-        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+        with self._buffer:
             if self._size >= MAX_BUFFERED_BYTES:
                 self._dropped += 1
                 return
@@ -116,7 +121,7 @@ class BufferedLines(logging.Handler):
         super().close()
 
     def _take(self) -> str:
-        with self.lock:  # type: ignore[union-attr]
+        with self._buffer:
             lines, self._lines, self._size = self._lines, [], 0
             dropped, self._dropped = self._dropped, 0
         if dropped:
