@@ -4,7 +4,7 @@ import logging
 import time
 
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import BaseModel, Field
@@ -145,6 +145,38 @@ def test_a_made_up_method_is_counted_as_other_not_as_a_label_of_its_own() -> Non
         client.request("FROB", "/no/such/path")
     assert count("OTHER") == before + 2
     assert count("BREW") == 0.0
+
+
+def test_routes_are_one_flat_table_the_services_own_first() -> None:
+    prefixed = APIRouter(prefix="/shelves", tags=["shelves"])
+
+    @prefixed.get("/{shelf_id}")
+    async def shelf(shelf_id: int) -> dict[str, int]:
+        return {"shelf": shelf_id}
+
+    settings = ServiceSettings(service_name="unit", instance_id="unit-1")
+    app = create_app(settings, routers=[router, prefixed])
+    paths = [getattr(route, "path", None) for route in app.router.routes]
+    # No nested branch (include_router's), matched twice per request: every entry is a route.
+    assert None not in paths
+    assert paths.index("/shelves/{shelf_id}") < paths.index("/health/live")
+    assert paths.index("/metrics") < paths.index("/openapi.json")
+    with TestClient(app) as client:
+        assert client.get("/shelves/7").json() == {"shelf": 7}
+        assert client.delete("/shelves/7").status_code == 405
+        assert "/shelves/{shelf_id}" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_router_with_settings_of_its_own_is_refused() -> None:
+    guarded = APIRouter(dependencies=[Depends(lambda: None)])
+
+    @guarded.get("/guarded")
+    async def hidden() -> None:
+        return None
+
+    settings = ServiceSettings(service_name="unit", instance_id="unit-1")
+    with pytest.raises(ValueError, match="include it"):
+        create_app(settings, routers=[guarded])
 
 
 def test_ready_names_each_dependency_and_fails_when_one_is_down() -> None:
