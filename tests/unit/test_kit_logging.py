@@ -155,5 +155,5 @@ def test_the_writer_thread_writes_while_another_thread_holds_the_handler_lock() 
     finally:
         handler.release()
     assert written == "urgent\n"
-    handler.flush()  # under the lock, as at exit; with nothing left it returns at once
+    handler.flush()  # then the exit's own flush: nothing is left, so it returns at once
     handler.close()
