@@ -83,7 +83,7 @@ class LocalStack:
     def _render_configs(self, programs: list[Program], bins: Binaries) -> None:
         run, s, t = self.run, self.settings, render.templates
         (run / "logs").mkdir(parents=True, exist_ok=True)
-        folders = ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp", "psp")
+        folders = ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp", "psp", "consul")
         for folder in (*folders, "alertmanager", "exporters"):
             (run / folder).mkdir(parents=True, exist_ok=True)
         page = not any(p.name == "grafana" for p in programs)

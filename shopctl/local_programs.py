@@ -24,6 +24,57 @@ def runs_as_postgres() -> bool:
     return os.geteuid() == 0
 
 
+def consul_programs(topology: Topology, run: Path, bins: Binaries) -> list[Program]:
+    """Three Consul servers, a Raft cluster that elects a leader and survives losing any
+    one, and the agent (node `shopstack`) everything else talks to: the services register
+    with it and it forwards to whichever server leads, so a server's death costs them
+    nothing. Each keeps its state under .run/consul/<name>."""
+    s = topology.settings
+    servers = topology.consul_servers()
+    joins = " ".join(f"-retry-join 127.0.0.1:{c.serf_lan_port}" for c in servers)
+    # Several agents on one host would derive the same node id from it.
+    common = (
+        "-bind 127.0.0.1 -client 127.0.0.1 -disable-host-node-id -serf-wan-port -1 "
+        "-https-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -log-level warn "
+        f"-hcl '{consul_telemetry_hcl()}' {joins}"
+    )
+
+    def program(name: str, node: str, flags: str, priority: int) -> Program:
+        return Program(
+            name,
+            f"{bins.consul} agent -node {node} -data-dir {run / 'consul' / name} {flags} {common}",
+            run / "consul",
+            priority,
+            "infra",
+            # Consul's graceful leave; a server keeps its Raft membership across it.
+            stop_signal="INT",
+            builds=("consul",),
+        )
+
+    return [
+        *(
+            program(
+                c.name,
+                c.name,
+                f"-server -bootstrap-expect {len(servers)} -ui "
+                f"-http-port {c.http_port} -server-port {c.rpc_port} "
+                f"-serf-lan-port {c.serf_lan_port} "
+                # Raft's production timing: a lost leader is replaced within seconds
+                # (the default multiplier of 5 suits slow shared machines, and waits 5x).
+                "-hcl 'performance { raft_multiplier = 1 }'",
+                4,
+            )
+            for c in servers
+        ),
+        program(
+            "consul",
+            "shopstack",
+            f"-http-port {s['CONSUL_HTTP_PORT']} -serf-lan-port {s['CONSUL_SERF_LAN_PORT']}",
+            5,
+        ),
+    ]
+
+
 def local_programs(topology: Topology, run: Path, pg_dir: Path, bins: Binaries) -> list[Program]:
     s = topology.settings
     java_opts = (
@@ -32,23 +83,7 @@ def local_programs(topology: Topology, run: Path, pg_dir: Path, bins: Binaries) 
         f"{kafka_agent_option(bins, s)}"
     )
     infra = [
-        Program(
-            "consul",
-            # A single in-memory server agent (Consul's -dev mode) on loopback, with
-            # DNS and gRPC off; restarting it forgets every registration, which the
-            # instances notice and repair by registering again.
-            f"{bins.consul} agent -dev -node shopstack -bind 127.0.0.1 -client 127.0.0.1 "
-            f"-http-port {s['CONSUL_HTTP_PORT']} -server-port {s['CONSUL_SERVER_PORT']} "
-            f"-serf-lan-port {s['CONSUL_SERF_LAN_PORT']} "
-            f"-serf-wan-port {s['CONSUL_SERF_WAN_PORT']} "
-            "-https-port -1 -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -log-level warn "
-            f"-hcl '{consul_telemetry_hcl()}'",
-            run,
-            5,
-            "infra",
-            stop_signal="INT",  # Consul's graceful leave
-            builds=("consul",),
-        ),
+        *consul_programs(topology, run, bins),
         Program(
             "postgres",
             f"{bins.postgres_bin / 'postgres'} -D {pg_dir / 'data'}",

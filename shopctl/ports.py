@@ -18,9 +18,7 @@ INFRA_PORT_VARS = (
     "KAFKA_PORT",
     "KAFKA_CONTROLLER_PORT",
     "CONSUL_HTTP_PORT",
-    "CONSUL_SERVER_PORT",
     "CONSUL_SERF_LAN_PORT",
-    "CONSUL_SERF_WAN_PORT",
     "PSP_PORT",
     "ALERTMANAGER_PORT",
     "POSTGRES_EXPORTER_PORT",
@@ -42,6 +40,12 @@ LOAD_PORT_VARS = ("LOCUST_METRICS_PORT", "LOCUST_WEB_PORT")
 
 def stack_ports(topology: Topology) -> list[tuple[int, str]]:
     ports = [(topology.settings.port(var), var) for var in INFRA_PORT_VARS]
+    for server in topology.consul_servers():
+        ports += [
+            (server.http_port, "CONSUL_SERVER_HTTP_PORT"),
+            (server.rpc_port, "CONSUL_SERVER_RPC_PORT"),
+            (server.serf_lan_port, "CONSUL_SERVER_SERF_LAN_PORT"),
+        ]
     for service in SERVICES:
         var = f"{service.upper()}_PORT"
         ports += [(instance.port, var) for instance in topology.instances(service)]

@@ -64,11 +64,10 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _consul(settings: Settings) -> bool:
+def _consul(port: int) -> bool:
+    """The agent or server on `port` answers and knows a leader."""
     try:
-        leader = httpx.get(
-            f"http://127.0.0.1:{settings['CONSUL_HTTP_PORT']}/v1/status/leader", timeout=1.0
-        )
+        leader = httpx.get(f"http://127.0.0.1:{port}/v1/status/leader", timeout=1.0)
     except httpx.HTTPError:
         return False
     return leader.status_code == 200 and leader.json() != ""
@@ -85,8 +84,10 @@ def _toxiproxy(settings: Settings) -> bool:
 
 
 def infra_checks(settings: Settings) -> dict[str, bool]:
+    servers = Topology("local", settings).consul_servers()
     return {
-        "consul": _consul(settings),
+        "consul": _consul(settings.port("CONSUL_HTTP_PORT")),
+        **{server.name: _consul(server.http_port) for server in servers},
         "toxiproxy": _toxiproxy(settings),
         "postgres": _postgres(settings),
         "redis": _redis(settings),

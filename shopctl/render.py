@@ -113,8 +113,9 @@ def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
     def at(port_var: str, host: str, port: int) -> str:
         return f"127.0.0.1:{s[port_var]}" if local else f"{host}:{port}"
 
+    # The servers, in both modes (local mode's agent only forwards to them).
     consul = (
-        [(f"127.0.0.1:{s['CONSUL_HTTP_PORT']}", "consul")]
+        [(f"127.0.0.1:{c.http_port}", c.name) for c in topology.consul_servers()]
         if local
         else [(f"consul-{n}:8500", f"consul-{n}") for n in range(1, CONSUL_SERVERS + 1)]
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shopctl.builds import BUILD_LOGS
+from shopctl.clusters import roles
 from shopctl.launch import programs_waiting
 from shopctl.local import LocalStack
 from shopctl.readiness import edge_checks, exporter_checks, infra_checks, instance_checks
@@ -53,6 +54,7 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
         **edge_checks(stack.settings),
         **exporter_checks(stack.settings),
     }
+    role = roles(stack.topology)
     rows = []
     total = pss_kib(stack.supervisor.pid() or 0)  # supervisord runs the stack, and is in it
     running = stack.supervisor.processes()
@@ -69,9 +71,10 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
                 str(pid or "-"),
                 "yes" if ready.get(info["name"]) else "no",
                 f"{pss / 1024:.0f} MiB" if pss else "-",
+                role.get(info["name"], ""),
             ]
         )
-    rows += [[name, "BUILDING", "-", "no", "-"] for name in sorted(waiting)]
+    rows += [[name, "BUILDING", "-", "no", "-", ""] for name in sorted(waiting)]
     return rows, total
 
 
@@ -80,7 +83,8 @@ def print_status(stack: LocalStack) -> int:
         print("The local stack is not running (`make up` starts it).")
         return 1
     rows, total = status_table(stack)
-    header = ["PROCESS", "STATE", "PID", "READY", "PSS"]
+    # ROLE: a replicated part's members, leader or follower (shopctl/clusters.py).
+    header = ["PROCESS", "STATE", "PID", "READY", "PSS", "ROLE"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))

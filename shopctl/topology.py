@@ -27,7 +27,7 @@ SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "payments": ("postgres", "kafka"),
 }
 
-# Docker mode runs Consul as a Raft cluster of this many servers.
+# Consul runs as a Raft cluster of this many servers, in both modes.
 CONSUL_SERVERS = 3
 
 # Topics and their partition counts (key = order_id, so ordering holds per order).
@@ -95,6 +95,28 @@ class Instance:
         return f"{self.host}:{self.port}"
 
 
+@dataclass(frozen=True)
+class ConsulServer:
+    """One of local mode's Consul servers, on loopback ports of its own."""
+
+    index: int  # 1-based
+    http_port: int
+    rpc_port: int
+    serf_lan_port: int
+
+    @property
+    def name(self) -> str:
+        return f"consul-{self.index}"
+
+
+# Server n listens on each of these + n - 1 (local mode).
+CONSUL_SERVER_PORT_VARS = (
+    "CONSUL_SERVER_HTTP_PORT",
+    "CONSUL_SERVER_RPC_PORT",
+    "CONSUL_SERVER_SERF_LAN_PORT",
+)
+
+
 def database_url(service: str, host: str, port: int) -> str:
     # Development credentials: one role and one database per service, named after it.
     return f"postgresql://{service}:{service}@{host}:{port}/{service}"
@@ -149,10 +171,20 @@ class Topology:
             return f"127.0.0.1:{self.settings['CONSUL_HTTP_PORT']}"
         return "consul:8500"
 
+    def consul_servers(self) -> list[ConsulServer]:
+        """Local mode's Consul servers (Docker mode's are the consul-N containers)."""
+        s = self.settings
+        return [
+            ConsulServer(n, *(s.port(var) + n - 1 for var in CONSUL_SERVER_PORT_VARS))
+            for n in range(1, CONSUL_SERVERS + 1)
+        ]
+
     def consul_agents(self) -> list[str]:
-        """The Consul agents a service instance registers with, in order of preference."""
+        """The Consul agents a service instance registers with, in order of preference:
+        locally the agent, then each server should the agent be away."""
         if self.mode == "local":
-            return [self.consul_address()]
+            servers = [f"127.0.0.1:{c.http_port}" for c in self.consul_servers()]
+            return [self.consul_address(), *servers]
         return [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
 
     def instance_env(self, instance: Instance) -> dict[str, str]:

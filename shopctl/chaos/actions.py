@@ -14,8 +14,14 @@ from shopctl.chaos.target import current
 from shopctl.topology import ROOT
 from shopctl.toxiproxy import Toxiproxy
 
+# Local mode's Consul agent: Docker mode's instances register with the servers directly.
+LOCAL_ONLY = frozenset({"consul"})
+
 
 def _compose(*args: str) -> None:
+    # A program local mode alone runs has no compose service to act on.
+    if args[-1] in LOCAL_ONLY:
+        return
     subprocess.run(["docker", "compose", *args], cwd=ROOT, check=True, timeout=120)
 
 

@@ -12,7 +12,9 @@ Each experiment says it in its file, as a Chaos Toolkit extension:
   acknowledged order is lost and the invariants hold,
 
 and `checkouts: unaffected` adds that no POST /orders fails (Kafka and the card processor
-are not needed to take an order). In every case no answer may take longer than the
+are not needed to take an order). A failover experiment (shopctl/chaos/failover.py) adds
+`writes_resume_within_s`: the part it kills the leader of takes writes again within it,
+and the old leader is back as a follower. In every case no answer may take longer than the
 gateway's timeout, and every followed order must end as expected.
 """
 
@@ -32,6 +34,7 @@ GATEWAY_TIMEOUT_MS = 30_000
 class Expectation:
     clients: str = "fast-503"
     checkouts_unaffected: bool = False
+    writes_resume_within_s: float | None = None
 
     @classmethod
     def of(cls, experiment: dict[str, Any]) -> Expectation:
@@ -41,7 +44,8 @@ class Expectation:
         clients, checkouts = found[0]["clients"], found[0].get("checkouts", "any")
         if clients not in CLIENTS or checkouts not in ("unaffected", "any"):
             raise ValueError(f"{experiment['title']}: unknown expectation {found[0]}")
-        return cls(clients, checkouts == "unaffected")
+        within = found[0].get("writes_resume_within_s")
+        return cls(clients, checkouts == "unaffected", None if within is None else float(within))
 
     def describe(self) -> str:
         said = {
@@ -49,7 +53,10 @@ class Expectation:
             "fast-503": "only fast 503s with Retry-After",
             "any": "anything (no order lost)",
         }[self.clients]
-        return said + ("; no failed checkout" if self.checkouts_unaffected else "")
+        said += "; no failed checkout" if self.checkouts_unaffected else ""
+        if self.writes_resume_within_s is not None:
+            said += f"; writes again within {self.writes_resume_within_s:.0f} s"
+        return said
 
 
 def kind(failure: dict[str, Any]) -> str:
@@ -102,3 +109,53 @@ def judge(expectation: Expectation, failures: list[dict[str, Any]], slowest_ms: 
     if expectation.checkouts_unaffected and checkouts:
         problems.append(f"{len(checkouts)} checkouts failed: {summary(checkouts)}")
     return problems
+
+
+def failover_of(journal: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """What a failover experiment's actions returned: the kill's figures, and who came
+    back when (None and [] for any other experiment)."""
+    killed, returned = None, []
+    for entry in journal.get("run", []):
+        output = entry.get("output")
+        if isinstance(output, dict) and "writes_resumed_s" in output:
+            killed = output
+        elif isinstance(output, dict) and "returned" in output:
+            returned = list(output["returned"])
+    return killed, returned
+
+
+def judge_failover(
+    expectation: Expectation, killed: dict[str, Any] | None, returned: list[dict[str, Any]]
+) -> list[str]:
+    if expectation.writes_resume_within_s is None:
+        return []
+    if killed is None:
+        return ["the failover action reported nothing"]
+    problems = []
+    resumed, floor = killed["writes_resumed_s"], expectation.writes_resume_within_s
+    if resumed is None or resumed > floor:
+        took = "never" if resumed is None else f"after {resumed:.1f} s"
+        problems.append(f"writes resumed {took}, not within {floor:.0f} s")
+    if not returned or any(r["rejoined_s"] is None for r in returned):
+        problems.append(f"{killed['killed']} did not rejoin as a follower")
+    return problems
+
+
+def describe_failover(killed: dict[str, Any] | None, returned: list[dict[str, Any]]) -> str:
+    """E.g. "consul-1 killed: writes again after 1.1 s (11 refused), consul-2 leads;
+    consul-1 back as a follower 2.3 s after its restart"."""
+    if killed is None:
+        return "-"
+    resumed = killed["writes_resumed_s"]
+    said = f"{killed['killed']} killed: writes " + (
+        "never resumed" if resumed is None else f"again after {resumed:.1f} s"
+    )
+    said += f" ({killed['writes_refused']} refused), {killed['new_leader'] or 'nobody'} leads"
+    for back in returned:
+        rejoined = back["rejoined_s"]
+        said += f"; {back['name']} " + (
+            "not back as a follower"
+            if rejoined is None
+            else f"back as a follower {rejoined:.1f} s after its restart"
+        )
+    return said

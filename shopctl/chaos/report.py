@@ -10,7 +10,7 @@ from shopctl.chaos.run import Outcome
 
 HEADER = (
     "| experiment | requests | failed | error ratio during the fault | checkouts failed "
-    "| slowest answer | recovered after | what clients saw | allowed "
+    "| slowest answer | recovered after | what clients saw | failover | allowed "
     "| acknowledged orders lost | invariants | verdict |"
 )
 COLUMNS = HEADER.count("|") - 1
@@ -30,13 +30,14 @@ PAGE = Environment(autoescape=select_autoescape(default=True)).from_string(
 <p>{{ passed }} of {{ outcomes | length }} experiments passed, each under a steady load of
 simulated shoppers, each ending with the invariants.</p>
 <table><thead><tr>{% for h in headers %}
- <th{% if h in ("what clients saw", "allowed") %} class="text"{% endif %}>{{ h }}</th>
+ <th{% if h in ("what clients saw", "failover", "allowed") %} class="text"{% endif %}>{{ h }}</th>
 {% endfor %}</tr></thead><tbody>
 {% for o in outcomes %}<tr>
  <td>{{ o.title }}</td><td>{{ o.requests }}</td><td>{{ o.failed }}</td>
  <td>{{ "%.1f %%" | format(o.fault_error_ratio * 100) }}</td><td>{{ o.checkouts_failed }}</td>
  <td>{{ "%.1f s" | format(o.slowest_ms / 1000) }}</td>
  <td>{{ recovered(o) }}</td><td class="text">{{ o.clients_saw }}</td>
+ <td class="text">{{ o.failover }}</td>
  <td class="text">{{ o.expected }}</td>
  <td>{{ o.lost | length }} of {{ o.acknowledged }}</td>
  <td>{{ o.invariants_held }} / {{ o.invariants }}</td>
@@ -69,7 +70,7 @@ def markdown(outcomes: list[Outcome]) -> str:
         lines.append(
             f"| {o.title} | {o.requests} | {o.failed} | {o.fault_error_ratio:.1%} "
             f"| {o.checkouts_failed} | {o.slowest_ms / 1000:.1f} s | {_recovered(o)} "
-            f"| {o.clients_saw} | {o.expected} "
+            f"| {o.clients_saw} | {o.failover} | {o.expected} "
             f"| {len(o.lost)} of {o.acknowledged} "
             f"| {o.invariants_held}/{o.invariants} | {'PASS' if o.passed else 'FAIL: ' + why(o)} |"
         )

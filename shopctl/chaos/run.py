@@ -17,7 +17,14 @@ from typing import Any
 
 import psycopg
 
-from shopctl.chaos.expect import Expectation, judge, summary
+from shopctl.chaos.expect import (
+    Expectation,
+    describe_failover,
+    failover_of,
+    judge,
+    judge_failover,
+    summary,
+)
 from shopctl.chaos.target import Target, use
 from shopctl.load import Run, locust_command, locust_env, profile_with
 from shopctl.progress import StackError, say
@@ -55,6 +62,7 @@ class Outcome:
     recovered_s: float | None = None
     expected: str = ""
     client_failures: str = "none"
+    failover: str = "-"  # a failover experiment's figures (shopctl/chaos/failover.py)
     replayed: int = 0  # requests shoppers sent again after a kept-alive connection closed
     acknowledged: int = 0
     lost: list[str] = field(default_factory=list)
@@ -260,6 +268,9 @@ def run_one(
     outcome.client_failures = summary(failures)
     outcome.replayed = len(load.replays())
     outcome.problems += judge(expectation, failures, figures.slowest_ms)
+    killed, returned = failover_of(journal)
+    outcome.failover = describe_failover(killed, returned)
+    outcome.problems += judge_failover(expectation, killed, returned)
     acknowledged = load.acknowledged()
     outcome.acknowledged = len(acknowledged)
     outcome.lost = lost_orders(target.settings, acknowledged)

@@ -13,7 +13,14 @@ import pytest
 
 from shopctl.local import LocalStack
 from shopctl.ports import INFRA_PORT_VARS, LOAD_PORT_VARS
-from shopctl.topology import ROOT, SERVICES, Settings, Topology, read_env_file
+from shopctl.topology import (
+    CONSUL_SERVER_PORT_VARS,
+    ROOT,
+    SERVICES,
+    Settings,
+    Topology,
+    read_env_file,
+)
 
 # TEST_PORT_SHIFT moves a second checkout's test stack out of the way of the first.
 PORT_SHIFT = int(os.environ.get("TEST_PORT_SHIFT", "10000"))
@@ -21,7 +28,8 @@ PORT_SHIFT = int(os.environ.get("TEST_PORT_SHIFT", "10000"))
 
 def shifted_topology() -> Topology:
     values = read_env_file()
-    for var in [*INFRA_PORT_VARS, *LOAD_PORT_VARS, *(f"{s.upper()}_PORT" for s in SERVICES)]:
+    shifted = [*INFRA_PORT_VARS, *LOAD_PORT_VARS, *CONSUL_SERVER_PORT_VARS]
+    for var in [*shifted, *(f"{s.upper()}_PORT" for s in SERVICES)]:
         values[var] = str(int(values[var]) + PORT_SHIFT)
     return Topology("local", Settings(values))
 

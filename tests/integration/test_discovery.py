@@ -16,6 +16,9 @@ import pytest
 from kit.consul import ConsulAgents
 from kit.discovery import ServiceDiscovery
 from kit.service_client import ServiceClient
+from shopctl.chaos import failover
+from shopctl.chaos.target import Target, use
+from shopctl.clusters import Consul
 from shopctl.local import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -203,7 +206,7 @@ async def test_callers_keep_their_instances_while_consul_is_down(stack: LocalSta
 
         counting = asyncio.create_task(count_known())
         started = time.monotonic()
-        stack.supervisor.start("consul")  # -dev mode: it comes back knowing nobody
+        stack.supervisor.start("consul")  # it rejoins the servers and syncs its instances
         everyone = {i.id for i in stack.topology.instances()}
 
         def all_back() -> bool:
@@ -263,3 +266,32 @@ def test_a_post_safe_to_repeat_is_answered_by_another_instance_when_one_just_die
         stack.wait_ready(timeout=30)
     assert [a.status_code for a in answers] == [expected] * 4, [a.text for a in answers]
     assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
+
+
+def test_consul_takes_writes_soon_after_its_leader_dies_and_the_old_leader_follows(
+    stack: LocalStack,
+) -> None:
+    use(Target("local", stack))
+    consul = Consul(stack.topology)
+    before = consul.leader()
+    assert before is not None and sorted(consul.followers()) == sorted(
+        m for m in consul.members() if m != before
+    )
+    killed = failover.kill_leader("consul", within_seconds=30)
+    try:
+        assert killed["killed"] == before
+        assert killed["writes_resumed_s"] is not None and killed["writes_resumed_s"] < 10
+        assert killed["new_leader"] not in (None, before)
+        # The services never noticed: they talk to the agent, which follows the new leader.
+        assert {i.id for i in stack.topology.instances()} <= set().union(
+            *(passing_ids(stack, s) for s in ("auth", "cart", "orders", "payments"))
+        )
+    finally:
+        back = failover.bring_back("consul", within_seconds=30)
+    assert back["returned"] == [{"name": before, "rejoined_s": back["returned"][0]["rejoined_s"]}]
+    assert back["returned"][0]["rejoined_s"] is not None
+    assert before in consul.followers()
+    print(
+        f"\nConsul leader {before} killed: writes again after {killed['writes_resumed_s']:.1f}s; "
+        f"back as a follower {back['returned'][0]['rejoined_s']:.1f}s after its restart"
+    )

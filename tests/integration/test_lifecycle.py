@@ -23,6 +23,7 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
     names = {row[0] for row in rows}
     assert names == {
         "consul",
+        *(server.name for server in stack.topology.consul_servers()),
         "psp",
         "toxiproxy",
         "postgres",
@@ -36,6 +37,9 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
     }
     assert all(row[1] == "RUNNING" and row[3] == "yes" for row in rows), rows
     assert total_kib > 0
+    # Consul's three servers: one leads, the other two follow it.
+    consul_roles = sorted(row[5] for row in rows if row[0].startswith("consul-"))
+    assert consul_roles == ["follower", "follower", "leader"]
 
 
 def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:

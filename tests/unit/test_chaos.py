@@ -12,8 +12,15 @@ from typing import Any
 import pytest
 from chaoslib.experiment import ensure_experiment_is_valid
 
-from shopctl.chaos import actions, probes
-from shopctl.chaos.expect import Expectation, judge, summary
+from shopctl.chaos import actions, failover, probes
+from shopctl.chaos.expect import (
+    Expectation,
+    describe_failover,
+    failover_of,
+    judge,
+    judge_failover,
+    summary,
+)
 from shopctl.chaos.report import markdown
 from shopctl.chaos.run import (
     Outcome,
@@ -26,13 +33,17 @@ from shopctl.chaos.run import (
 
 pytestmark = pytest.mark.unit
 
-MODULES = {"shopctl.chaos.actions": actions, "shopctl.chaos.probes": probes}
+MODULES = {
+    "shopctl.chaos.actions": actions,
+    "shopctl.chaos.probes": probes,
+    "shopctl.chaos.failover": failover,
+}
 # The list, each as a file.
 REQUIRED = {
     "kill-auth-instance", "kill-cart-instance", "kill-orders-instance", "kill-payments-instance",
     "stop-orders", "pause-cart-instance", "kafka-down", "kill-postgres", "stop-redis",
     "kill-consul", "processor-cut-off", "processor-charges-then-times-out",
-    "postgres-latency", "kafka-partition", "restart-stack",
+    "postgres-latency", "kafka-partition", "restart-stack", "kill-consul-leader",
 }  # fmt: skip
 
 
@@ -75,6 +86,9 @@ def test_every_fault_is_held_then_repaired_by_the_method_and_by_a_rollback() -> 
         for fault in faults:
             if fault["func"] == "network_fault":
                 assert [r["func"] for r in repairs] == ["heal_network"], name
+                continue
+            if fault["func"] == "kill_leader":
+                assert repairs == [{**fault, "func": "bring_back"}], name
                 continue
             if fault["func"] == "stack_down":
                 assert [r["func"] for r in repairs] == ["stack_up"], name
@@ -197,3 +211,34 @@ def test_a_dependency_loss_allows_only_fast_503s_with_retry_after() -> None:
     ]
     assert judge(Expectation("unaffected"), honest[:1], slowest_ms=40)
     assert judge(Expectation("any"), [_failure("GET", "/cart", 0, 50, None)], 50) == []
+
+
+def _failover_journal(resumed: float | None, rejoined: float | None) -> dict[str, Any]:
+    kill = {"killed": "consul-1", "writes_resumed_s": resumed, "writes_refused": 11,
+            "new_leader": "consul-2"}  # fmt: skip
+    back = {"returned": [{"name": "consul-1", "rejoined_s": rejoined}]}
+    return {"run": [{"output": kill}, {"output": None}, {"output": back}]}
+
+
+def test_a_failover_within_its_floor_with_the_old_leader_following_passes() -> None:
+    said = Expectation.of(experiments()["kill-consul-leader"])
+    killed, returned = failover_of(_failover_journal(1.1, 2.3))
+    assert judge_failover(said, killed, returned) == []
+    assert describe_failover(killed, returned) == (
+        "consul-1 killed: writes again after 1.1 s (11 refused), consul-2 leads; "
+        "consul-1 back as a follower 2.3 s after its restart"
+    )
+
+
+def test_a_slow_failover_or_an_old_leader_not_following_fails() -> None:
+    said = Expectation.of(experiments()["kill-consul-leader"])
+    assert said.writes_resume_within_s == 10
+    slow = judge_failover(said, *failover_of(_failover_journal(12.5, 2.0)))
+    assert slow == ["writes resumed after 12.5 s, not within 10 s"]
+    never = judge_failover(said, *failover_of(_failover_journal(None, None)))
+    assert never == [
+        "writes resumed never, not within 10 s",
+        "consul-1 did not rejoin as a follower",
+    ]
+    # An experiment without the floor is not judged on it.
+    assert judge_failover(Expectation(), *failover_of(_failover_journal(None, None))) == []

@@ -561,9 +561,7 @@ def test_both_modes_scrape_the_same_jobs_with_the_same_instance_names(
     )
     local_names = {j: set(t.values()) for j, t in _static_targets(tmp_path / "local").items()}
     docker_names = {j: set(t.values()) for j, t in _static_targets(tmp_path).items()}
-    # Local mode runs one Consul agent where Docker mode runs the Raft cluster.
-    assert local_names.pop("consul") == {"consul"}
-    assert docker_names.pop("consul") == set(CONSUL_SERVER_NAMES)
+    assert docker_names["consul"] == set(CONSUL_SERVER_NAMES)
     assert local_names == docker_names
 
 
@@ -732,3 +730,16 @@ def test_locust_shares_the_gateways_network_and_registers_where_prometheus_finds
     assert "locust" in {job["job_name"] for job in config["scrape_configs"]}
     limits = locust["deploy"]["resources"]["limits"]
     assert int(limits["memory"]) > 0
+
+
+@pytest.mark.unit
+def test_every_process_an_experiment_acts_on_is_a_compose_service_or_local_only(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from shopctl.chaos.actions import LOCAL_ONLY
+    from shopctl.chaos.run import experiments
+
+    for name, experiment in experiments().items():
+        for activity in [*experiment["method"], *experiment.get("rollbacks", [])]:
+            for target in activity["provider"].get("arguments", {}).get("targets", []):
+                assert target in services or target in LOCAL_ONLY, f"{name}: {target}"

@@ -8,7 +8,13 @@ from shopctl import render
 from shopctl.ports import INFRA_PORT_VARS, check_ports_free, stack_ports
 from shopctl.progress import StackError
 from shopctl.supervisor import Program, render_config
-from shopctl.topology import SERVICES, Settings, Topology, read_env_file
+from shopctl.topology import (
+    CONSUL_SERVER_PORT_VARS,
+    SERVICES,
+    Settings,
+    Topology,
+    read_env_file,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +22,8 @@ pytestmark = pytest.mark.unit
 def topology(mode: str = "local", **overrides: str) -> Topology:
     values = read_env_file()
     # Off the defaults, so that a stack the developer is running does not interfere.
-    for var in [*INFRA_PORT_VARS, *(f"{s.upper()}_PORT" for s in SERVICES)]:
+    shifted = [*INFRA_PORT_VARS, *CONSUL_SERVER_PORT_VARS]
+    for var in [*shifted, *(f"{s.upper()}_PORT" for s in SERVICES)]:
         values[var] = str(int(values[var]) + 31000)
     values.update(overrides)
     return Topology(mode, Settings(values))  # type: ignore[arg-type]

@@ -1,0 +1,86 @@
+"""Failover experiments' actions: kill a replicated part's leader under load, time until
+it takes writes again, and bring the old leader back as a follower. Each returns its
+figures, which Chaos Toolkit keeps in the journal and the runner puts in the report.
+
+A part is a cluster with a leader (shopctl/clusters.py). Local mode only: Docker mode
+publishes one server's port, so the leader cannot be asked for from outside.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shopctl.chaos.actions import kill_and_hold, start
+from shopctl.chaos.target import current
+from shopctl.clusters import Cluster, Consul
+
+POLL_S = 0.05
+
+
+def cluster(part: str) -> Cluster:
+    target = current()
+    if target.mode != "local":
+        raise RuntimeError("failover experiments run in local mode (make up)")
+    if part == "consul":
+        return Consul(target.stack.topology)
+    raise ValueError(f"no failover experiment for {part!r}")
+
+
+@dataclass(frozen=True)
+class Failover:
+    killed: str
+    writes_resumed_s: float | None  # None: not within the deadline
+    writes_refused: int
+    new_leader: str | None
+
+
+@dataclass(frozen=True)
+class Return:
+    name: str
+    rejoined_s: float | None  # None: not a following voter within the deadline
+
+
+def _until(check: Any, within_seconds: float) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < within_seconds:
+        if check():
+            return time.monotonic() - started
+        time.sleep(POLL_S)
+    return None
+
+
+def kill_leader(part: str, within_seconds: float = 60) -> dict[str, Any]:
+    """SIGKILL the part's leader and keep it down; then write until a write succeeds."""
+    found = cluster(part)
+    leader = found.leader()
+    if leader is None:
+        raise RuntimeError(f"{part} has no leader to kill")
+    started = time.monotonic()
+    kill_and_hold([leader])
+    refused = 0
+    resumed = None
+    while time.monotonic() - started < within_seconds:
+        if found.write():
+            resumed = time.monotonic() - started
+            break
+        refused += 1
+        time.sleep(POLL_S)
+    return asdict(Failover(leader, resumed, refused, found.leader()))
+
+
+def bring_back(part: str, within_seconds: float = 60) -> dict[str, Any]:
+    """Start every member that is down, and wait until each follows a leader again."""
+    found = cluster(part)
+    states = {p["name"]: p["statename"] for p in current().stack.supervisor.processes()}
+    down = [m for m in found.members() if states.get(m) not in ("RUNNING", "STARTING")]
+    start(down)
+
+    def rejoined() -> bool:
+        leader = found.leader()
+        following = set(found.followers())
+        return leader is not None and all(m in following for m in down)
+
+    took = _until(rejoined, within_seconds)
+    return {"returned": [asdict(Return(name, took)) for name in down]}
