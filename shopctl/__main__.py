@@ -75,7 +75,7 @@ def run(command: str, service: str | None, topic: str | None = None) -> int:
 
         if not topic or not topic.endswith(".dlq"):
             raise StackError("name the dead-letter topic: TOPIC=order-events.dlq")
-        replayed, skipped = replay(f"127.0.0.1:{stack.settings['KAFKA_PORT']}", topic)
+        replayed, skipped = replay(stack.topology.kafka_bootstrap(), topic)
         say(f"replayed {replayed} events from {topic}; skipped {skipped}")
         return 0
     if command == "verify":

@@ -4,8 +4,10 @@ experiments (shopctl/chaos/failover.py) kill the leader and time the first write
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 
@@ -13,6 +15,7 @@ from shopctl.topology import Topology
 
 
 class Cluster(Protocol):
+    def prepare(self) -> None: ...
     def members(self) -> list[str]: ...
     def leader(self) -> str | None: ...
     def write(self) -> bool: ...
@@ -27,6 +30,9 @@ class Consul:
         self.servers = topology.consul_servers()
         self.agent = f"http://127.0.0.1:{topology.settings['CONSUL_HTTP_PORT']}"
         self.by_rpc = {f"127.0.0.1:{c.rpc_port}": c.name for c in self.servers}
+
+    def prepare(self) -> None:
+        return None
 
     def members(self) -> list[str]:
         return [c.name for c in self.servers]
@@ -65,11 +71,103 @@ class Consul:
         return following
 
 
-def roles(topology: Topology) -> dict[str, str]:
+class Kafka:
+    """The KRaft quorum of the three nodes. Each node keeps its view of the quorum (the
+    leader's id and epoch) in its metadata log's quorum-state file, rewritten at every
+    election; the leader is the one named by the newest epoch among the nodes that
+    answer. A write is a record with acks=all to every partition of a probe topic (one
+    partition led by each node): it succeeds once each partition has a leader and two
+    in-sync copies, i.e. once the new controller has moved the dead node's partitions."""
+
+    PROBE_TOPIC = "shopstack.failover-probe"
+
+    def __init__(self, topology: Topology, run: Path) -> None:
+        self.nodes = topology.kafka_nodes()
+        self.run = run
+        self.bootstrap = topology.kafka_bootstrap()
+        self._producer: Any = None
+
+    def members(self) -> list[str]:
+        return [node.name for node in self.nodes]
+
+    def _views(self) -> dict[str, tuple[int, int]]:
+        """(leader id, epoch) as each answering node last wrote it."""
+        from shopctl.kafka_admin import admin_client, cluster_answers
+
+        views = {}
+        for node in self.nodes:
+            state = self.run / "kafka" / node.name / "data/__cluster_metadata-0/quorum-state"
+            try:
+                found = json.loads(state.read_text())
+            except (OSError, ValueError):
+                continue
+            if cluster_answers(admin_client(f"{node.host}:{node.port}"), timeout=1):
+                views[node.name] = (int(found["leaderId"]), int(found["leaderEpoch"]))
+        return views
+
+    def leader(self) -> str | None:
+        views = self._views()
+        if not views:
+            return None
+        leader_id, _ = max(views.values(), key=lambda view: view[1])
+        names = {node.index: node.name for node in self.nodes}
+        leader = names.get(leader_id)
+        return leader if leader in views else None
+
+    def followers(self) -> list[str]:
+        views = self._views()
+        leader = self.leader()
+        if leader is None:
+            return []
+        newest = views[leader]
+        return [name for name, view in views.items() if name != leader and view == newest]
+
+    def prepare(self) -> None:
+        """The probe topic and a producer, made while every node is up (creating a topic
+        is itself a write to the controller), and one write through."""
+        from confluent_kafka import Producer
+
+        from kit.kafka import ensure_topics, producer_config
+
+        ensure_topics(
+            self.bootstrap, {self.PROBE_TOPIC: len(self.nodes)}, replication_factor=len(self.nodes)
+        )
+        config = producer_config(self.bootstrap, "shopstack-failover-probe")
+        self._producer = Producer({**config, "message.timeout.ms": 1000})
+        # A topic just created takes a moment to have leaders the producer knows of.
+        deadline = time.monotonic() + 30
+        while not self.write():
+            if time.monotonic() > deadline:
+                raise RuntimeError("Kafka takes no write before the fault")
+
+    def write(self) -> bool:
+        from confluent_kafka import KafkaException
+
+        if self._producer is None:
+            self.prepare()
+        failed: list[Any] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failed.append(error)
+
+        try:
+            for partition in range(len(self.nodes)):
+                self._producer.produce(
+                    self.PROBE_TOPIC, b"probe", partition=partition, on_delivery=delivered
+                )
+        except (KafkaException, BufferError):
+            return False
+        left = self._producer.flush(1.5)
+        return left == 0 and not failed
+
+
+def roles(topology: Topology, run: Path) -> dict[str, str]:
     """Each member's role by process name, e.g. {"consul-2": "leader", ...}; a member
     that neither leads nor follows is "-" (down, or not yet joined)."""
     found: dict[str, str] = {}
-    for part in (Consul(topology),):
+    parts: list[Cluster] = [Consul(topology), Kafka(topology, run)]
+    for part in parts:
         leader, following = part.leader(), set(part.followers())
         for member in part.members():
             found[member] = (

@@ -27,7 +27,7 @@ from shopctl.shoppers import (
     set_stock,
     sign_in,
 )
-from shopctl.topology import Settings
+from shopctl.topology import Settings, Topology
 
 PRODUCT = "oak-lamp"
 RETRIES_ON_503 = 5  # logins hash a password; more at once only queue in auth
@@ -156,7 +156,7 @@ async def _run_sale(settings: Settings, sale: Sale) -> None:
         await set_stock(admin, await admin_headers(admin, settings), PRODUCT, sale.stock)
         gate, doors = asyncio.Semaphore(SIGN_INS_AT_ONCE), asyncio.Barrier(sale.buyers + 1)
         buyers = [asyncio.create_task(_buyer(settings, n, gate, doors)) for n in range(sale.buyers)]
-        with LagWatch(f"127.0.0.1:{settings['KAFKA_PORT']}") as lag:
+        with LagWatch(Topology("local", settings).kafka_bootstrap()) as lag:
             try:
                 await asyncio.wait_for(doors.wait(), timeout=180)
             except TimeoutError:

@@ -23,7 +23,7 @@ from shopctl.ports import check_ports_distinct, check_ports_free, wait_ports_clo
 from shopctl.progress import StackError, say, step
 from shopctl.readiness import wait_until
 from shopctl.supervisor import Program, Supervisor, render_config
-from shopctl.topology import KAFKA_TOPICS, ROOT, Topology
+from shopctl.topology import KAFKA_MIN_INSYNC, KAFKA_TOPICS, ROOT, Topology
 from shopctl.toxiproxy import proxies_json
 
 RUN = ROOT / ".run"
@@ -37,6 +37,14 @@ def new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
             return cluster_id
+
+
+def _cluster_id_of(meta: Path) -> str:
+    for line in meta.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "cluster.id":
+            return value.strip()
+    raise StackError(f"{meta} names no cluster.id; `make clean` starts Kafka afresh")
 
 
 class LocalStack:
@@ -83,7 +91,7 @@ class LocalStack:
     def _render_configs(self, programs: list[Program], bins: Binaries) -> None:
         run, s, t = self.run, self.settings, render.templates
         (run / "logs").mkdir(parents=True, exist_ok=True)
-        folders = ("redis/data", "kafka/data", "prometheus/data", "nginx/tmp", "psp", "consul")
+        folders = ("redis/data", "kafka", "prometheus/data", "nginx/tmp", "psp", "consul")
         for folder in (*folders, "alertmanager", "exporters"):
             (run / folder).mkdir(parents=True, exist_ok=True)
         page = not any(p.name == "grafana" for p in programs)
@@ -113,16 +121,19 @@ class LocalStack:
                 port=s["REDIS_PORT"], data_dir=run / "redis/data"
             ),
         )
-        self._write(
-            run / "kafka/server.properties",
-            t.get_template("kafka/server.properties.j2").render(
-                port=s["KAFKA_PORT"],
-                controller_port=s["KAFKA_CONTROLLER_PORT"],
-                proxied_port=s["KAFKA_PROXIED_PORT"],
-                proxy_port=s["KAFKA_PROXY_PORT"],
-                data_dir=run / "kafka/data",
-            ),
-        )
+        nodes = self.topology.kafka_nodes()
+        voters = ",".join(f"{n.index}@127.0.0.1:{n.controller_port}" for n in nodes)
+        for node in nodes:
+            self._write(
+                run / "kafka" / node.name / "server.properties",
+                t.get_template("kafka/server.properties.j2").render(
+                    node=node,
+                    voters=voters,
+                    replicas=len(nodes),
+                    min_insync=min(KAFKA_MIN_INSYNC, len(nodes)),
+                    data_dir=run / "kafka" / node.name / "data",
+                ),
+            )
         self._write(run / "toxiproxy/proxies.json", proxies_json(self.topology))
 
     def _write_supervisor_config(self, programs: list[Program]) -> None:
@@ -175,28 +186,38 @@ class LocalStack:
                 f.write(f"\ninclude '{self.pg_dir / 'shopstack.conf'}'\n")
 
     def _format_kafka(self, bins: Binaries) -> None:
-        data = self.run / "kafka/data"
-        if (data / "meta.properties").exists():
+        """Each node's KRaft storage, all with one cluster id: a node formatted before
+        (its meta.properties) gives its id to any node formatted now."""
+        nodes = [self.run / "kafka" / node.name for node in self.topology.kafka_nodes()]
+        formatted = [n for n in nodes if (n / "data" / "meta.properties").exists()]
+        if len(formatted) == len(nodes):
             return
+        cluster_id = (
+            _cluster_id_of(formatted[0] / "data" / "meta.properties")
+            if formatted
+            else new_cluster_id()
+        )
         with step("Formatting Kafka's KRaft storage"):
-            cluster_id = new_cluster_id()
-            subprocess.run(
-                [
-                    str(bins.java),
-                    "-Xmx256m",
-                    f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'}",
-                    "-cp",
-                    f"{bins.kafka_libs}/*",
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "--cluster-id",
-                    cluster_id,
-                    "-c",
-                    str(self.run / "kafka/server.properties"),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            for node in nodes:
+                if node in formatted:
+                    continue
+                subprocess.run(
+                    [
+                        str(bins.java),
+                        "-Xmx256m",
+                        f"-Dlog4j2.configurationFile={ROOT / 'infra/kafka/log4j2.yaml'}",
+                        "-cp",
+                        f"{bins.kafka_libs}/*",
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "--cluster-id",
+                        cluster_id,
+                        "-c",
+                        str(node / "server.properties"),
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
 
     # -- provisioning once the infrastructure answers -------------------------
 
@@ -227,17 +248,35 @@ class LocalStack:
 
         def storage() -> dict[str, bool]:
             checks = self.infra_ready()
-            return {name: checks[name] for name in ("postgres", "redis", "kafka")}
+            nodes = [node.name for node in self.topology.kafka_nodes()]
+            return {name: checks[name] for name in ("postgres", "redis", *nodes)}
 
         with step("Waiting for Postgres, Redis and Kafka"):
             wait_until(storage, timeout=120, what="Postgres, Redis and Kafka")
         with step("Creating service databases and Kafka topics"):
             self.psql(bins, render.databases_sql())
-            created = ensure_topics(f"127.0.0.1:{self.settings['KAFKA_PORT']}", KAFKA_TOPICS)
+            created = ensure_topics(
+                self.topology.kafka_bootstrap(),
+                KAFKA_TOPICS,
+                replication_factor=len(self.topology.kafka_nodes()),
+            )
             if created:
                 say(f"created topics: {', '.join(created)}")
 
     # -- the commands ---------------------------------------------------------
+
+    def _check_replicas(self) -> None:
+        """Kafka's and Consul's data keep the quorum they were formatted with: a stack that
+        ran with other REPLICAS must be cleaned before it runs with these."""
+        marker = self.run / "replicas"
+        wanted = str(self.topology.replicas)
+        if marker.exists() and marker.read_text().strip() != wanted:
+            raise StackError(
+                f"this stack's data is for REPLICAS={marker.read_text().strip()}, not "
+                f"{wanted}: `make clean` first (it deletes the data), or keep the same REPLICAS"
+            )
+        self.run.mkdir(parents=True, exist_ok=True)
+        marker.write_text(wanted + "\n")
 
     def up(self) -> None:
         """Start the stack. What must be built from source builds in the background while
@@ -245,6 +284,7 @@ class LocalStack:
         "Shopstack is up" as soon as the shop answers, then waits for monitoring."""
         # A running stack holds its own ports; only a fresh start can probe them.
         check_ports_distinct(self.topology)
+        self._check_replicas()
         if not self.supervisor.running():
             check_ports_free(self.topology)
         jobs = BuildJobs(local_builds())

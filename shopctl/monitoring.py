@@ -54,12 +54,9 @@ def postgres_dsn(settings: Settings) -> str:
     )
 
 
-def kafka_agent_option(bins: Binaries, settings: Settings) -> str:
-    """The broker's -javaagent: the JMX exporter serving its metrics on loopback."""
-    return (
-        f"-javaagent:{bins.jmx_agent}=127.0.0.1:{settings['KAFKA_METRICS_PORT']}:"
-        f"{JMX_EXPORTER_CONFIG}"
-    )
+def kafka_agent_option(bins: Binaries, metrics_port: int) -> str:
+    """A node's -javaagent: the JMX exporter serving its metrics on loopback."""
+    return f"-javaagent:{bins.jmx_agent}=127.0.0.1:{metrics_port}:{JMX_EXPORTER_CONFIG}"
 
 
 def consul_telemetry_hcl() -> str:

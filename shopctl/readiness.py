@@ -11,6 +11,7 @@ import httpx
 
 from shopctl.progress import StackError, say
 from shopctl.topology import PROXIED, Settings, Topology
+from shopctl.toxiproxy import proxy_names
 
 
 def _tcp_open(port: str) -> bool:
@@ -51,10 +52,11 @@ def _redis(settings: Settings) -> bool:
         return False
 
 
-def _kafka(settings: Settings) -> bool:
+def _kafka(address: str) -> bool:
+    """The node at `address` answers a metadata request."""
     from shopctl.kafka_admin import admin_client, cluster_answers
 
-    return cluster_answers(admin_client(f"127.0.0.1:{settings['KAFKA_PORT']}"))
+    return cluster_answers(admin_client(address))
 
 
 def _http_ok(url: str) -> bool:
@@ -80,18 +82,21 @@ def _toxiproxy(settings: Settings) -> bool:
         proxies = found.json() if found.status_code == 200 else {}
     except (httpx.HTTPError, ValueError):
         return False
-    return all(proxies.get(name, {}).get("enabled") for name in PROXIED)
+    topology = Topology("local", settings)
+    names = [name for link in PROXIED for name in proxy_names(topology, link)]
+    return all(proxies.get(name, {}).get("enabled") for name in names)
 
 
 def infra_checks(settings: Settings) -> dict[str, bool]:
-    servers = Topology("local", settings).consul_servers()
+    topology = Topology("local", settings)
+    servers = topology.consul_servers()
     return {
         "consul": _consul(settings.port("CONSUL_HTTP_PORT")),
         **{server.name: _consul(server.http_port) for server in servers},
         "toxiproxy": _toxiproxy(settings),
         "postgres": _postgres(settings),
         "redis": _redis(settings),
-        "kafka": _kafka(settings),
+        **{n.name: _kafka(f"{n.host}:{n.port}") for n in topology.kafka_nodes()},
         "psp": _http_ok(f"http://127.0.0.1:{settings['PSP_PORT']}/health"),
     }
 
@@ -187,7 +192,8 @@ def saga_group_checks(settings: Settings) -> dict[str, bool]:
     a load run or a sale measured then would measure the rebalance, not the shop."""
     from shopctl.kafka_admin import admin_client, stable_members
 
-    members = stable_members(admin_client(f"127.0.0.1:{settings['KAFKA_PORT']}"), SAGA_GROUPS)
+    bootstrap = Topology("local", settings).kafka_bootstrap()
+    members = stable_members(admin_client(bootstrap), SAGA_GROUPS)
     return {
         group: members[group] == int(settings[f"{group.upper()}_INSTANCES"])
         for group in SAGA_GROUPS

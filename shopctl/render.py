@@ -127,7 +127,10 @@ def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
             "postgres", [(at("POSTGRES_EXPORTER_PORT", "postgres-exporter", 9187), "postgres")]
         ),
         ScrapeJob("redis", [(at("REDIS_EXPORTER_PORT", "redis-exporter", 9121), "redis")]),
-        ScrapeJob("kafka", [(at("KAFKA_METRICS_PORT", "kafka", 9404), "kafka-1")]),
+        ScrapeJob(
+            "kafka",
+            [(f"{n.host}:{n.metrics_port}", n.name) for n in topology.kafka_nodes()],
+        ),
         # Docker mode's nginx exporter lives in the gateway's network namespace.
         ScrapeJob("nginx", [(at("NGINX_EXPORTER_PORT", "gateway", 9113), "gateway")]),
         ScrapeJob("consul", consul, "/v1/agent/metrics", {"format": "prometheus"}),

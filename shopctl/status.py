@@ -54,7 +54,7 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
         **edge_checks(stack.settings),
         **exporter_checks(stack.settings),
     }
-    role = roles(stack.topology)
+    role = roles(stack.topology, stack.run)
     rows = []
     total = pss_kib(stack.supervisor.pid() or 0)  # supervisord runs the stack, and is in it
     running = stack.supervisor.processes()

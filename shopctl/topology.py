@@ -27,8 +27,15 @@ SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "payments": ("postgres", "kafka"),
 }
 
-# Consul runs as a Raft cluster of this many servers, in both modes.
+# Consul runs as a Raft cluster of this many servers, in both modes (local mode: unless
+# REPLICAS=1, see Topology.replicas).
 CONSUL_SERVERS = 3
+
+# Kafka runs as a cluster of this many nodes, each broker and KRaft controller; topics
+# keep a copy on each, and a write is acknowledged once two hold it (local mode: unless
+# REPLICAS=1).
+KAFKA_NODES = 3
+KAFKA_MIN_INSYNC = 2
 
 # Topics and their partition counts (key = order_id, so ordering holds per order).
 # Each has a dead-letter topic for events its consumers could not handle.
@@ -43,9 +50,10 @@ KAFKA_TOPICS = {
 # What the services reach through Toxiproxy (shopctl/toxiproxy.py), so that experiments
 # can fault the network between a service and each of these.
 PROXIED = ("postgres", "redis", "kafka", "psp")
-# Each one's port inside Docker mode's network (Kafka's is the listener that advertises
-# the proxy, so that every connection a client opens after bootstrapping passes it too).
-DOCKER_PORTS = {"postgres": 5432, "redis": 6379, "kafka": 9092, "psp": 8140}
+# Each one's port inside Docker mode's network. Kafka's node n is proxied on 9092 + n - 1,
+# forwarding to the node's listener that advertises that proxy (DOCKER_KAFKA_PROXIED_PORT),
+# so that every connection a client opens after bootstrapping passes it too.
+DOCKER_PORTS = {"postgres": 5432, "redis": 6379, "psp": 8140}
 DOCKER_KAFKA_PROXIED_PORT = 19092
 
 
@@ -109,6 +117,34 @@ class ConsulServer:
         return f"consul-{self.index}"
 
 
+@dataclass(frozen=True)
+class KafkaNode:
+    """One Kafka node: its PLAINTEXT listener (shopctl, the tests, the other nodes), its
+    controller listener, the Toxiproxy proxy the services reach it through and the
+    listener behind that proxy, and its metrics (the JMX exporter agent)."""
+
+    index: int  # 1-based, also its node.id
+    host: str
+    port: int
+    controller_port: int
+    proxy_port: int
+    proxied_port: int
+    metrics_port: int
+
+    @property
+    def name(self) -> str:
+        return f"kafka-{self.index}"
+
+
+# Node n listens on each of these + n - 1 (local mode).
+KAFKA_NODE_PORT_VARS = (
+    "KAFKA_PORT",
+    "KAFKA_CONTROLLER_PORT",
+    "KAFKA_PROXY_PORT",
+    "KAFKA_PROXIED_PORT",
+    "KAFKA_METRICS_PORT",
+)
+
 # Server n listens on each of these + n - 1 (local mode).
 CONSUL_SERVER_PORT_VARS = (
     "CONSUL_SERVER_HTTP_PORT",
@@ -148,8 +184,9 @@ class Topology:
         return found
 
     def service_address(self, component: str) -> tuple[str, int]:
-        """Where services reach postgres, redis, kafka or the card processor: through its
-        Toxiproxy proxy, on loopback locally and at `toxiproxy` in Docker mode."""
+        """Where services reach postgres, redis or the card processor: through its
+        Toxiproxy proxy, on loopback locally and at `toxiproxy` in Docker mode. Kafka has
+        a proxy per node (`kafka_proxies`)."""
         if self.mode == "local":
             return "127.0.0.1", self.settings.port(f"{component.upper()}_PROXY_PORT")
         return "toxiproxy", DOCKER_PORTS[component]
@@ -157,11 +194,48 @@ class Topology:
     def upstream_address(self, component: str) -> tuple[str, int]:
         """Where the proxy in front of a component forwards to: the component itself."""
         if self.mode == "local":
-            key = "KAFKA_PROXIED_PORT" if component == "kafka" else f"{component.upper()}_PORT"
-            return "127.0.0.1", self.settings.port(key)
-        if component == "kafka":
-            return "kafka", DOCKER_KAFKA_PROXIED_PORT
+            return "127.0.0.1", self.settings.port(f"{component.upper()}_PORT")
         return component, DOCKER_PORTS[component]
+
+    def kafka_proxies(self) -> list[tuple[str, str, str]]:
+        """(proxy name, address the services are given, the node's listener behind it),
+        one per node: each node advertises its own proxy."""
+        proxy_host = "127.0.0.1" if self.mode == "local" else "toxiproxy"
+        return [
+            (
+                node.name,
+                f"{proxy_host}:{node.proxy_port}",
+                f"{node.host}:{node.proxied_port}",
+            )
+            for node in self.kafka_nodes()
+        ]
+
+    @property
+    def replicas(self) -> int:
+        """Copies of each replicated part (Kafka's nodes, Consul's servers): 3, or 1 with
+        REPLICAS=1 for a small machine (local mode; Docker mode's file runs 3)."""
+        if self.mode == "docker":
+            return KAFKA_NODES
+        replicas = int(self.settings.values.get("REPLICAS", str(KAFKA_NODES)))
+        if replicas not in (1, KAFKA_NODES):
+            raise ValueError(f"REPLICAS is 1 or {KAFKA_NODES}, not {replicas}")
+        return replicas
+
+    def kafka_nodes(self) -> list[KafkaNode]:
+        if self.mode == "local":
+            s = self.settings
+            return [
+                KafkaNode(n, "127.0.0.1", *(s.port(var) + n - 1 for var in KAFKA_NODE_PORT_VARS))
+                for n in range(1, self.replicas + 1)
+            ]
+        return [
+            KafkaNode(n, f"kafka-{n}", 9092, 9093, 9092 + n - 1, DOCKER_KAFKA_PROXIED_PORT, 9404)
+            for n in range(1, KAFKA_NODES + 1)
+        ]
+
+    def kafka_bootstrap(self) -> str:
+        """Every node's PLAINTEXT listener, for shopctl and the tests (any one will do)."""
+        return ",".join(f"{node.host}:{node.port}" for node in self.kafka_nodes())
 
     def consul_address(self) -> str:
         """The Consul HTTP address for the gateway and Prometheus. In Docker mode every
@@ -176,7 +250,7 @@ class Topology:
         s = self.settings
         return [
             ConsulServer(n, *(s.port(var) + n - 1 for var in CONSUL_SERVER_PORT_VARS))
-            for n in range(1, CONSUL_SERVERS + 1)
+            for n in range(1, self.replicas + 1)
         ]
 
     def consul_agents(self) -> list[str]:
@@ -192,7 +266,6 @@ class Topology:
         deps = SERVICE_DEPENDENCIES[instance.service]
         pg_host, pg_port = self.service_address("postgres")
         redis_host, redis_port = self.service_address("redis")
-        kafka_host, kafka_port = self.service_address("kafka")
         env = {
             "SERVICE_NAME": instance.service,
             "INSTANCE_ID": instance.id,
@@ -215,5 +288,5 @@ class Topology:
             env["ADMIN_EMAIL"] = self.settings["ADMIN_EMAIL"]
             env["ADMIN_PASSWORD"] = self.settings["ADMIN_PASSWORD"]
         if "kafka" in deps:
-            env["KAFKA_BOOTSTRAP_SERVERS"] = f"{kafka_host}:{kafka_port}"
+            env["KAFKA_BOOTSTRAP_SERVERS"] = ",".join(a for _, a, _ in self.kafka_proxies())
         return env

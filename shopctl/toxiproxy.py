@@ -36,21 +36,34 @@ def toxiproxy_job() -> Build:
 
 
 def proxies(topology: Topology) -> list[dict[str, Any]]:
-    """Toxiproxy's start-up configuration: one proxy per dependency, listening where the
-    services are told the dependency is and forwarding to where it really is."""
-    found = []
-    for name in PROXIED:
-        _, listen_port = topology.service_address(name)
-        upstream_host, upstream_port = topology.upstream_address(name)
-        found.append(
-            {
-                "name": name,
-                "listen": f"{'127.0.0.1' if topology.mode == 'local' else '0.0.0.0'}:{listen_port}",
-                "upstream": f"{upstream_host}:{upstream_port}",
-                "enabled": True,
-            }
-        )
-    return found
+    """Toxiproxy's start-up configuration: one proxy per dependency (Kafka: per node),
+    listening where the services are told the dependency is and forwarding to where it
+    really is."""
+    listen_host = "127.0.0.1" if topology.mode == "local" else "0.0.0.0"
+    routes = []
+    for link in PROXIED:
+        if link == "kafka":
+            routes += topology.kafka_proxies()
+            continue
+        _, listen_port = topology.service_address(link)
+        upstream_host, upstream_port = topology.upstream_address(link)
+        routes.append((link, f"_:{listen_port}", f"{upstream_host}:{upstream_port}"))
+    return [
+        {
+            "name": name,
+            "listen": f"{listen_host}:{listen.rsplit(':', 1)[1]}",
+            "upstream": upstream,
+            "enabled": True,
+        }
+        for name, listen, upstream in routes
+    ]
+
+
+def proxy_names(topology: Topology, link: str) -> list[str]:
+    """The proxies of one link: Kafka's is one per node."""
+    if link == "kafka":
+        return [name for name, _, _ in topology.kafka_proxies()]
+    return [link]
 
 
 def proxies_json(topology: Topology) -> str:

@@ -12,7 +12,7 @@ import time
 
 from shopctl.chaos.target import current
 from shopctl.topology import ROOT
-from shopctl.toxiproxy import Toxiproxy
+from shopctl.toxiproxy import Toxiproxy, proxy_names
 
 # Local mode's Consul agent: Docker mode's instances register with the servers directly.
 LOCAL_ONLY = frozenset({"consul"})
@@ -32,10 +32,21 @@ def _state(name: str) -> str:
     return str(found[0]["statename"])
 
 
+def _here(targets: list[str]) -> list[str]:
+    """The targets this stack runs: with REPLICAS=1, local mode has kafka-1 and consul-1
+    only, and an experiment that names every copy acts on the one there is."""
+    if current().mode == "docker":
+        return targets
+    topology = current().stack.topology
+    here = {n.name for n in topology.kafka_nodes()} | {c.name for c in topology.consul_servers()}
+    absent = {f"{part}-{n}" for part in ("kafka", "consul") for n in range(2, 4)} - here
+    return [name for name in targets if name not in absent]
+
+
 def kill(targets: list[str]) -> None:
     """SIGKILL: no goodbye, no drain. The supervisor (or Docker's restart policy) starts
     it again by itself."""
-    for name in targets:
+    for name in _here(targets):
         if current().mode == "docker":
             _compose("kill", "--signal", "SIGKILL", name)
         else:
@@ -45,7 +56,7 @@ def kill(targets: list[str]) -> None:
 
 def kill_and_hold(targets: list[str]) -> None:
     """SIGKILL, and keep it down until `start` (a rollback) brings it back."""
-    for name in targets:
+    for name in _here(targets):
         if current().mode == "docker":
             _compose("kill", "--signal", "SIGKILL", name)
             continue
@@ -63,7 +74,7 @@ def kill_and_hold(targets: list[str]) -> None:
 
 def stop(targets: list[str]) -> None:
     """A graceful stop (SIGTERM: deregister, drain in-flight requests, exit)."""
-    for name in targets:
+    for name in _here(targets):
         if current().mode == "docker":
             _compose("stop", name)
         elif _state(name) not in ("STOPPED", "EXITED"):
@@ -71,7 +82,7 @@ def stop(targets: list[str]) -> None:
 
 
 def start(targets: list[str]) -> None:
-    for name in targets:
+    for name in _here(targets):
         if current().mode == "docker":
             _compose("start", name)
         elif _state(name) not in ("RUNNING", "STARTING"):
@@ -80,7 +91,7 @@ def start(targets: list[str]) -> None:
 
 def pause(targets: list[str]) -> None:
     """SIGSTOP: the process holds its sockets and answers nothing, as a hung one does."""
-    for name in targets:
+    for name in _here(targets):
         if current().mode == "docker":
             _compose("pause", name)
         else:
@@ -89,7 +100,7 @@ def pause(targets: list[str]) -> None:
 
 
 def resume(targets: list[str]) -> None:
-    for name in targets:
+    for name in _here(targets):
         if current().mode == "docker":
             _compose("unpause", name)
         else:
@@ -147,8 +158,9 @@ def network_fault(
     it (upstream) or both, for `toxicity` of the connections."""
     streams = ("upstream", "downstream") if stream == "both" else (stream,)
     with _toxiproxy() as proxy:
-        for one in streams:
-            proxy.add_toxic(link, toxic, attributes, stream=one, toxicity=toxicity)
+        for name in proxy_names(current().stack.topology, link):
+            for one in streams:
+                proxy.add_toxic(name, toxic, attributes, stream=one, toxicity=toxicity)
 
 
 def heal_network() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from shopctl.chaos.actions import kill_and_hold, start
 from shopctl.chaos.target import current
-from shopctl.clusters import Cluster, Consul
+from shopctl.clusters import Cluster, Consul, Kafka
 
 POLL_S = 0.05
 
@@ -25,6 +25,8 @@ def cluster(part: str) -> Cluster:
         raise RuntimeError("failover experiments run in local mode (make up)")
     if part == "consul":
         return Consul(target.stack.topology)
+    if part == "kafka":
+        return Kafka(target.stack.topology, target.stack.run)
     raise ValueError(f"no failover experiment for {part!r}")
 
 
@@ -54,6 +56,7 @@ def _until(check: Any, within_seconds: float) -> float | None:
 def kill_leader(part: str, within_seconds: float = 60) -> dict[str, Any]:
     """SIGKILL the part's leader and keep it down; then write until a write succeeds."""
     found = cluster(part)
+    found.prepare()
     leader = found.leader()
     if leader is None:
         raise RuntimeError(f"{part} has no leader to kill")

@@ -240,6 +240,8 @@ def run_one(
     if name not in found:
         raise StackError(f"no experiment {name!r}; `make chaos` lists them")
     experiment = found[name]
+    if needs_copies(experiment) and target.stack.topology.replicas == 1:
+        raise StackError(f"{name} kills a leader among copies, and REPLICAS=1 runs one copy")
     experiment["configuration"] = {**experiment.get("configuration", {}), **(configuration or {})}
     expectation = Expectation.of(experiment)
     outcome = Outcome(name, experiment["title"], expected=expectation.describe())
@@ -288,6 +290,11 @@ def run_one(
     return outcome
 
 
+def needs_copies(experiment: dict[str, Any]) -> bool:
+    """A failover experiment (tagged so) kills a leader among copies."""
+    return "failover" in experiment.get("tags", [])
+
+
 def new_out_dir() -> Path:
     return CHAOS_RUNS / time.strftime("%Y%m%d-%H%M%S")
 
@@ -295,8 +302,14 @@ def new_out_dir() -> Path:
 def run_all(
     target: Target, names: list[str], out: Path, *, configuration: dict[str, Any] | None = None
 ) -> list[Outcome]:
-    """Each experiment in turn; one that breaks is a failed row, and the next still runs."""
+    """Each experiment in turn; one that breaks is a failed row, and the next still runs.
+    A failover experiment is left out when the stack runs one copy of each part."""
     outcomes = []
+    if target.stack.topology.replicas == 1:
+        skipped = [n for n in names if needs_copies(experiments()[n])]
+        if skipped:
+            say(f"REPLICAS=1, one copy of each part: skipping {', '.join(skipped)}")
+        names = [n for n in names if n not in skipped]
     for name in names:
         try:
             outcomes.append(run_one(target, name, out / name, configuration=configuration))

@@ -83,7 +83,7 @@ def reservation(stack: LocalStack, order_id: str) -> tuple[str | None, dict[str,
 
 def dead_letters(stack: LocalStack, topic: str) -> list[str]:
     """The keys of every record in `topic`'s dead-letter topic, read to its end."""
-    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    bootstrap = stack.topology.kafka_bootstrap()
     return [printable(m.key()) for m in read_to_end(bootstrap, f"{topic}.dlq") if m.key()]
 
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def bootstrap(stack: LocalStack) -> str:
-    return f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    return stack.topology.kafka_bootstrap()
 
 
 @pytest.fixture

@@ -27,10 +27,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PRODUCTS = ["steel-desk", "steel-chair", "steel-lamp", "steel-shelf"]
 
 
-def _kill_and_hold(stack: LocalStack, name: str) -> None:
-    """SIGKILL, then keep supervisord from starting it again until `start`."""
+def _kafka(stack: LocalStack) -> list[str]:
+    return [node.name for node in stack.topology.kafka_nodes()]
+
+
+def _kill_and_hold(stack: LocalStack, names: list[str]) -> None:
+    """SIGKILL, then keep supervisord from starting them again until `start`."""
     use(Target("local", stack))
-    kill_and_hold([name])
+    kill_and_hold(names)
+
+
+def _start(stack: LocalStack, names: list[str]) -> None:
+    for name in names:
+        stack.supervisor.start(name)
 
 
 def _ready(instance_address: str) -> dict[str, Any]:
@@ -71,7 +80,7 @@ def test_checkout_keeps_answering_202_while_kafka_is_down(stack: LocalStack) -> 
     kafka_down = False
     try:
         time.sleep(3)
-        _kill_and_hold(stack, "kafka")
+        _kill_and_hold(stack, _kafka(stack))
         kafka_down = True
         down_at = len(placed)
         time.sleep(5)
@@ -83,7 +92,7 @@ def test_checkout_keeps_answering_202_while_kafka_is_down(stack: LocalStack) -> 
         during = len(placed) - down_at
     finally:
         if kafka_down:
-            stack.supervisor.start("kafka")
+            _start(stack, _kafka(stack))
         time.sleep(3)
         stop.set()
         for thread in shoppers:
@@ -112,7 +121,7 @@ def test_an_undecodable_record_is_dead_lettered_and_the_partition_moves_on(
     stack: LocalStack,
 ) -> None:
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
-    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    bootstrap = stack.topology.kafka_bootstrap()
     key = uuid.uuid4().hex.encode() + b"\xff\xfe"
     for partition in range(partitions(bootstrap, "order-events")):
         produce(bootstrap, "order-events", [(key, b"\xff not json")], partition=partition)
@@ -140,12 +149,12 @@ def test_consumers_resume_after_kafka_restarts_without_restarting_the_instance(
     stack: LocalStack,
 ) -> None:
     before = _event_instances(stack)
-    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
-    _kill_and_hold(stack, "kafka")
+    bootstrap = stack.topology.kafka_bootstrap()
+    _kill_and_hold(stack, _kafka(stack))
     try:
         time.sleep(12)  # longer than a session: the broker forgets nothing, members reconnect
     finally:
-        stack.supervisor.start("kafka")
+        _start(stack, _kafka(stack))
     wait_for(lambda: cluster_answers(admin_client(bootstrap)), 60, "Kafka answers")
     resumed = wait_for(lambda: all(saga_group_checks(stack.settings).values()), 30, "stable")
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"

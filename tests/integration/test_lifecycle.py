@@ -28,7 +28,7 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
         "toxiproxy",
         "postgres",
         "redis",
-        "kafka",
+        *(node.name for node in stack.topology.kafka_nodes()),
         "gateway",
         "prometheus",
         "alertmanager",

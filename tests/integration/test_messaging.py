@@ -54,7 +54,7 @@ async def harness(stack: LocalStack, tmp_path: Path) -> AsyncIterator[Harness]:
         "CREATE TABLE effects (event_id uuid PRIMARY KEY, key text NOT NULL);"
         "CREATE TABLE orders_demo (id uuid PRIMARY KEY);"
     )
-    bootstrap = f"127.0.0.1:{stack.settings['KAFKA_PORT']}"
+    bootstrap = stack.topology.kafka_bootstrap()
     settings = ServiceSettings(
         service_name="kit-it",
         database_url=f"postgresql://postgres:{password}@127.0.0.1:{port}/{name}",

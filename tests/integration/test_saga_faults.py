@@ -46,6 +46,12 @@ def captures(psp: httpx.Client, order_id: str) -> list[dict[str, int]]:
     return found
 
 
+def _signal_kafka(stack: LocalStack, sig: signal.Signals) -> None:
+    """Every Kafka node: the whole cluster paused, or running again."""
+    for node in stack.topology.kafka_nodes():
+        stack.supervisor.signal(node.name, sig)
+
+
 def test_a_retry_after_the_order_insert_failed_reserves_afresh(
     stack: LocalStack, gw: httpx.Client, psp: httpx.Client
 ) -> None:
@@ -284,7 +290,7 @@ def test_an_orders_instance_paused_inside_the_relay_frees_the_outbox(
     paused inside it must not stop the service's events for good. Kafka is paused first so
     that the relay is sure to be inside its transaction, waiting for the broker; the order
     placed after the pause can only be published by the other instance's relay."""
-    stack.supervisor.signal("kafka", signal.SIGSTOP)
+    _signal_kafka(stack, signal.SIGSTOP)
     relaying: list[str] = []
     try:
         checkout(gw, shopper(gw, product="birch-desk"), "tok_visa")
@@ -306,7 +312,7 @@ def test_an_orders_instance_paused_inside_the_relay_frees_the_outbox(
         wait_for(holder, 15, "an orders instance is relaying, waiting for Kafka")
         stack.supervisor.signal(relaying[0], signal.SIGSTOP)
     finally:
-        stack.supervisor.signal("kafka", signal.SIGCONT)
+        _signal_kafka(stack, signal.SIGCONT)
     try:
         user = shopper(gw, product="birch-desk")
         key = str(uuid.uuid4())
@@ -355,7 +361,7 @@ def test_every_instance_reports_the_outbox_backlog_truly(
 ) -> None:
     """Defect 7: the backlog was counted by the relaying instance only, and once more
     minus the batch it had just sent, so it under-reported and could go negative."""
-    stack.supervisor.signal("kafka", signal.SIGSTOP)
+    _signal_kafka(stack, signal.SIGSTOP)
     try:
         for _ in range(3):
             assert checkout(gw, shopper(gw, product="birch-table"), "tok_visa").status_code == 202
@@ -368,7 +374,7 @@ def test_every_instance_reports_the_outbox_backlog_truly(
         )
         assert min(_gauges(stack, "outbox_oldest_unsent_age_seconds").values()) > 0
     finally:
-        stack.supervisor.signal("kafka", signal.SIGCONT)
+        _signal_kafka(stack, signal.SIGCONT)
     seen: list[float] = []
 
     def drained() -> bool:

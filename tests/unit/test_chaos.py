@@ -242,3 +242,10 @@ def test_a_slow_failover_or_an_old_leader_not_following_fails() -> None:
     ]
     # An experiment without the floor is not judged on it.
     assert judge_failover(Expectation(), *failover_of(_failover_journal(None, None))) == []
+
+
+def test_the_failover_experiments_are_the_ones_that_need_copies() -> None:
+    from shopctl.chaos.run import needs_copies
+
+    found = {name for name, e in experiments().items() if needs_copies(e)}
+    assert found == {"kill-consul-leader", "kill-kafka-leader"}

@@ -24,20 +24,28 @@ from shopctl.monitoring import (
 )
 from shopctl.prometheus_build import pinned_version, release_name
 from shopctl.render import DOCKER_RULES_DIR, write_docker_configs
-from shopctl.topology import CONSUL_SERVERS, KAFKA_TOPICS, ROOT, SERVICES, Topology
+from shopctl.topology import (
+    CONSUL_SERVERS,
+    KAFKA_MIN_INSYNC,
+    KAFKA_NODES,
+    KAFKA_TOPICS,
+    ROOT,
+    SERVICES,
+    Topology,
+)
 
 CONSUL_SERVER_NAMES = [f"consul-{n}" for n in range(1, CONSUL_SERVERS + 1)]
+KAFKA_NODE_NAMES = [f"kafka-{n}" for n in range(1, KAFKA_NODES + 1)]
 INFRA_SERVICES = {
     "postgres",
     "redis",
-    "kafka",
     "gateway",
     "prometheus",
     "grafana",
     "psp",
     "toxiproxy",
 }
-INFRA_SERVICES |= set(CONSUL_SERVER_NAMES)
+INFRA_SERVICES |= {*CONSUL_SERVER_NAMES, *KAFKA_NODE_NAMES}
 EXPORTERS = {"postgres-exporter", "redis-exporter", "node-exporter", "nginx-exporter"}
 INFRA_SERVICES |= {"alertmanager", *EXPORTERS}
 # Images built FROM scratch have no program inside to run a healthcheck with; Prometheus's
@@ -45,7 +53,8 @@ INFRA_SERVICES |= {"alertmanager", *EXPORTERS}
 SCRATCH_IMAGE_SERVICES = {"redis-exporter", "nginx-exporter"}
 ONE_SHOT_SERVICES = {"kafka-init"}
 # Published host ports of each service -> the .env keys that set them. The gateway also
-# publishes Locust's web UI, which runs in its network namespace (profile `load`).
+# publishes Locust's web UI, which runs in its network namespace (profile `load`). Of the
+# Kafka nodes only the first is published: compose cannot add n - 1 to KAFKA_PORT.
 PUBLISHED_PORTS = {
     "gateway": ("GATEWAY_PORT", "LOCUST_WEB_PORT"),
     "prometheus": ("PROMETHEUS_PORT",),
@@ -53,12 +62,12 @@ PUBLISHED_PORTS = {
     "grafana": ("GRAFANA_PORT",),
     "postgres": ("POSTGRES_PORT",),
     "redis": ("REDIS_PORT",),
-    "kafka": ("KAFKA_PORT",),
+    "kafka-1": ("KAFKA_PORT",),
     "consul-1": ("CONSUL_HTTP_PORT",),
     "toxiproxy": ("TOXIPROXY_PORT",),
 }
-STATEFUL_SERVICES = {"postgres", "redis", "kafka", "prometheus", "grafana", "alertmanager"}
-STATEFUL_SERVICES |= set(CONSUL_SERVER_NAMES)
+STATEFUL_SERVICES = {"postgres", "redis", "prometheus", "grafana", "alertmanager"}
+STATEFUL_SERVICES |= {*CONSUL_SERVER_NAMES, *KAFKA_NODE_NAMES}
 GATEWAY_DOCKERFILE = ROOT / "infra" / "nginx" / "Dockerfile"
 PSP_DOCKERFILE = ROOT / "infra" / "psp" / "Dockerfile"
 KAFKA_DOCKERFILE = ROOT / "infra" / "kafka" / "Dockerfile"
@@ -71,7 +80,10 @@ RENDERED_MOUNTS = {
     "databases.sql": ("postgres", "/docker-entrypoint-initdb.d/10-databases.sql"),
     "toxiproxy.json": ("toxiproxy", "/config/proxies.json"),
 }
-MEMORY_BUDGET_BYTES = 3 * 1000**3
+# The limits are ceilings above what each part uses (a Kafka node ~430 MiB RSS under its
+# 512M). With three Kafka nodes and three Consul servers they sum to about 3.8 GiB; what
+# the stack really holds is measured as PSS in local mode (issue 15: within 3.5 GB).
+MEMORY_BUDGET_BYTES = int(4.25 * 1000**3)
 
 pytestmark = pytest.mark.static
 
@@ -282,7 +294,7 @@ def test_instances_wait_for_the_infrastructure_they_use(
         depends_on = services[instance.id].get("depends_on") or {}
         wanted = {"postgres", "redis", *CONSUL_SERVER_NAMES}
         if "KAFKA_BOOTSTRAP_SERVERS" in topology.instance_env(instance):
-            wanted |= {"kafka", "kafka-init"}
+            wanted |= {*KAFKA_NODE_NAMES, "kafka-init"}
         assert wanted <= depends_on.keys(), instance.id
 
 
@@ -305,7 +317,9 @@ def test_every_image_is_pinned(services: dict[str, dict[str, Any]]) -> None:
 
 
 @pytest.mark.unit
-def test_memory_limits_keep_the_stack_under_3_gb(services: dict[str, dict[str, Any]]) -> None:
+def test_memory_limits_keep_the_stack_within_its_budget(
+    services: dict[str, dict[str, Any]],
+) -> None:
     total = 0
     for name, service in services.items():
         limits = ((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}
@@ -492,15 +506,18 @@ def test_kafka_dockerfile_passes_hadolint_and_pins_as_env_does(
     for key in ("KAFKA_IMAGE", "JMX_EXPORTER_VERSION"):
         defaults = re.findall(rf"^ARG {key}=(\S+)$", text, flags=re.MULTILINE)
         assert defaults == [topology.settings[key]], f"ARG {key} default: {defaults}"
-    build = services["kafka"]["build"]
-    assert ROOT / build["dockerfile"] == KAFKA_DOCKERFILE
-    for key in ("KAFKA_IMAGE", "JMX_EXPORTER_VERSION"):
-        assert build["args"][key] == topology.settings[key], key
+    for name in KAFKA_NODE_NAMES:
+        build = services[name]["build"]
+        assert ROOT / build["dockerfile"] == KAFKA_DOCKERFILE, name
+        for key in ("KAFKA_IMAGE", "JMX_EXPORTER_VERSION"):
+            assert build["args"][key] == topology.settings[key], f"{name}: {key}"
+    # One image for every node, whichever node's build made it.
+    assert len({services[name]["image"] for name in KAFKA_NODE_NAMES}) == 1
 
 
-def _kafka_agent(services: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
-    """(jar, port, config) of the broker's -javaagent option."""
-    options = services["kafka"]["environment"]["KAFKA_OPTS"].split()
+def _kafka_agent(service: dict[str, Any]) -> tuple[str, str, str]:
+    """(jar, port, config) of a node's -javaagent option."""
+    options = service["environment"]["KAFKA_OPTS"].split()
     agents = [o.removeprefix("-javaagent:") for o in options if o.startswith("-javaagent:")]
     assert len(agents) == 1, options
     jar, _, rest = agents[0].partition("=")
@@ -509,17 +526,127 @@ def _kafka_agent(services: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
 
 
 @pytest.mark.unit
-def test_kafka_attaches_the_jmx_agent_the_image_adds_with_the_mounted_rules(
+def test_kafka_nodes_attach_the_jmx_agent_the_image_adds_with_the_mounted_rules(
     services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
 ) -> None:
-    jar, port, config = _kafka_agent(services)
     added = re.findall(r"^ADD .*\s(\S+\.jar)$", KAFKA_DOCKERFILE.read_text(), flags=re.M)
-    assert added == [jar]
-    assert _bind_mounts(services["kafka"]).get(config) == str(JMX_EXPORTER_CONFIG)
-    # The healthcheck's second JVM must not start another agent on the same port.
-    assert "KAFKA_OPTS= " in " ".join(services["kafka"]["healthcheck"]["test"])
+    ports = {}
+    for name in KAFKA_NODE_NAMES:
+        jar, ports[name], config = _kafka_agent(services[name])
+        assert added == [jar], name
+        assert _bind_mounts(services[name]).get(config) == str(JMX_EXPORTER_CONFIG), name
+        # The healthcheck's second JVM must not start another agent on the same port.
+        assert "KAFKA_OPTS= " in " ".join(services[name]["healthcheck"]["test"]), name
     write_docker_configs(topology, tmp_path)
-    assert _static_targets(tmp_path)["kafka"] == {f"kafka:{port}": "kafka-1"}
+    expected = {f"{name}:{port}": name for name, port in ports.items()}
+    assert _static_targets(tmp_path)["kafka"] == expected
+
+
+def _listeners(value: str) -> dict[str, str]:
+    """A listeners setting (`NAME://host:port,...`) as name -> host:port."""
+    pairs = (item.split("://", 1) for item in value.split(","))
+    return {name: address for name, address in pairs}
+
+
+@pytest.mark.unit
+def test_kafka_runs_as_a_kraft_cluster_of_the_topology_size(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    nodes = topology.kafka_nodes()
+    in_compose = sorted(name for name in services if re.fullmatch(r"kafka-\d+", name))
+    assert in_compose == sorted(node.name for node in nodes) == sorted(KAFKA_NODE_NAMES)
+    voters = ",".join(f"{n.index}@{n.host}:{n.controller_port}" for n in nodes)
+    cluster_ids = set()
+    for node in nodes:
+        env = services[node.name]["environment"]
+        assert env["KAFKA_NODE_ID"] == str(node.index), node.name
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller", node.name
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters, node.name
+        listeners = _listeners(env["KAFKA_LISTENERS"])
+        assert listeners["PLAINTEXT"] == f":{node.port}", node.name
+        assert listeners["CONTROLLER"] == f":{node.controller_port}", node.name
+        advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+        # The other nodes and kafka-init reach it by its service name.
+        assert advertised["PLAINTEXT"] == f"{node.host}:{node.port}", node.name
+        assert node.host == node.name
+        cluster_ids.add(env["CLUSTER_ID"])
+        volumes = [v for v in services[node.name]["volumes"] if v["type"] == "volume"]
+        assert [v["target"] for v in volumes] == [env["KAFKA_LOG_DIRS"]], node.name
+    # Formatted with different ids, the nodes would refuse each other.
+    assert len(cluster_ids) == 1
+    data = [
+        v["source"] for n in nodes for v in services[n.name]["volumes"] if v["type"] == "volume"
+    ]
+    assert len(set(data)) == len(nodes), f"nodes share a data volume: {data}"
+
+
+@pytest.mark.unit
+def test_kafka_nodes_are_configured_as_local_modes_nodes(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Every setting of infra/kafka/server.properties.j2 that is not about one node's
+    addresses or files is the same env var (the image's KAFKA_<NAME> convention) here:
+    replication, failover timing, consumer groups."""
+    local = Topology.load("local")
+    nodes = local.kafka_nodes()
+    rendered = render.templates.get_template("kafka/server.properties.j2").render(
+        node=nodes[0],
+        voters="",
+        replicas=KAFKA_NODES,
+        min_insync=KAFKA_MIN_INSYNC,
+        data_dir="/tmp/x",
+    )
+    properties = dict(
+        line.split("=", 1) for line in rendered.splitlines() if line and not line.startswith("#")
+    )
+    per_node = {
+        "node.id",
+        "controller.quorum.voters",
+        "listeners",
+        "advertised.listeners",
+        "listener.security.protocol.map",  # Docker mode adds EXTERNAL
+        "log.dirs",
+    }
+    assert per_node <= properties.keys()
+    assert properties["default.replication.factor"] == str(KAFKA_NODES)
+    assert properties["min.insync.replicas"] == str(KAFKA_MIN_INSYNC)
+    for name in KAFKA_NODE_NAMES:
+        env = services[name]["environment"]
+        for key, value in properties.items():
+            if key in per_node:
+                continue
+            var = "KAFKA_" + key.upper().replace(".", "_")
+            assert env.get(var) == value, f"{name}: {var} is {env.get(var)!r}, local {value!r}"
+
+
+@pytest.mark.unit
+def test_only_kafka_1_is_published_and_advertises_its_host_port(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    first, *others = KAFKA_NODE_NAMES
+    env = services[first]["environment"]
+    (port,) = services[first]["ports"]
+    assert int(port["published"]) == topology.settings.port("KAFKA_PORT")
+    assert _listeners(env["KAFKA_LISTENERS"])["EXTERNAL"] == f":{port['target']}"
+    external = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])["EXTERNAL"]
+    assert external == f"localhost:{topology.settings['KAFKA_PORT']}"
+    # An unpublished EXTERNAL would send host clients to an address nobody answers on.
+    for name in others:
+        env = services[name]["environment"]
+        assert not services[name].get("ports"), name
+        assert "EXTERNAL" not in _listeners(env["KAFKA_LISTENERS"]), name
+        assert "EXTERNAL" not in _listeners(env["KAFKA_ADVERTISED_LISTENERS"]), name
+
+
+@pytest.mark.unit
+def test_kafka_init_waits_for_every_node_and_replicates_to_each(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    init = services["kafka-init"]
+    assert set(KAFKA_NODE_NAMES) <= (init.get("depends_on") or {}).keys()
+    script = " ".join(init["command"])
+    assert re.findall(r"--bootstrap-server (\S+)", script) == [topology.kafka_bootstrap()]
+    assert re.findall(r"--replication-factor (\d+)", script) == [str(KAFKA_NODES)]
 
 
 def _static_targets(out_dir: Path) -> dict[str, dict[str, str]]:

@@ -265,7 +265,8 @@ def test_local_mode_programs_wait_for_the_builds_they_run(tmp_path: Path) -> Non
     assert builds["toxiproxy"] == {"toxiproxy"}
     assert builds["gateway"] == {"consul"}  # consul-template comes with Consul's build
     assert builds["prometheus"] == {"prometheus"}
-    for name in ("postgres", "redis", "kafka", "psp", "alertmanager", "postgres-exporter"):
+    kafka = [node.name for node in topology.kafka_nodes()]
+    for name in ("postgres", "redis", *kafka, "psp", "alertmanager", "postgres-exporter"):
         assert builds[name] == set(), name
     # Every build a program names is one that local mode runs, and monitoring's run last.
     jobs = [consul_job(), toxiproxy_job(), prometheus_job(), ui_job(module_dir())]

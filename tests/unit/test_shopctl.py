@@ -159,3 +159,14 @@ def test_kraft_cluster_ids_never_look_like_an_option() -> None:
     ids = [new_cluster_id() for _ in range(2000)]  # about 31 would start with "-" by chance
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_replicas_1_runs_one_copy_of_each_replicated_part() -> None:
+    three, one = topology(), topology(REPLICAS="1")
+    assert [n.name for n in three.kafka_nodes()] == ["kafka-1", "kafka-2", "kafka-3"]
+    assert [c.name for c in three.consul_servers()] == ["consul-1", "consul-2", "consul-3"]
+    assert [n.name for n in one.kafka_nodes()] == ["kafka-1"]
+    assert [c.name for c in one.consul_servers()] == ["consul-1"]
+    assert one.instance_env(one.instances("orders")[0])["KAFKA_BOOTSTRAP_SERVERS"].count(",") == 0
+    with pytest.raises(ValueError, match="REPLICAS is 1 or 3"):
+        _ = topology(REPLICAS="2").replicas

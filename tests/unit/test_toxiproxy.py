@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shopctl import render
-from shopctl.topology import PROXIED, ROOT, Topology
+from shopctl.topology import KAFKA_MIN_INSYNC, KAFKA_NODES, ROOT, Topology
 from shopctl.toxiproxy import proxies
 
 pytestmark = pytest.mark.unit
@@ -26,47 +26,78 @@ def _dependency_addresses(env: dict[str, str]) -> set[str]:
     return found
 
 
+def _properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and line[0] != "#")
+    return {key: value for key, value in pairs}
+
+
+def _listeners(value: str) -> dict[str, str]:
+    """A listeners setting (`NAME://host:port,...`) as name -> host:port."""
+    pairs = (item.split("://", 1) for item in value.split(","))
+    return {name: address for name, address in pairs}
+
+
 @pytest.mark.parametrize("mode", ["local", "docker"])
 def test_every_dependency_address_a_service_gets_is_a_proxy(mode: str) -> None:
     topology = Topology.load(mode)  # type: ignore[arg-type]
     host = "127.0.0.1" if mode == "local" else "toxiproxy"
     listening = {f"{host}:{p['listen'].rsplit(':', 1)[1]}" for p in proxies(topology)}
-    assert [p["name"] for p in proxies(topology)] == list(PROXIED)
+    kafka = [f"kafka-{n}" for n in range(1, KAFKA_NODES + 1)]
+    assert [p["name"] for p in proxies(topology)] == ["postgres", "redis", *kafka, "psp"]
+    assert len(listening) == len(proxies(topology)), "two proxies listen on one port"
     for instance in topology.instances():
         addresses = _dependency_addresses(topology.instance_env(instance))
         assert addresses and addresses <= listening, instance.id
+        if "KAFKA_BOOTSTRAP_SERVERS" in topology.instance_env(instance):
+            # Any node bootstraps a client, and each node's proxy is one of them.
+            bootstrap = topology.instance_env(instance)["KAFKA_BOOTSTRAP_SERVERS"].split(",")
+            assert len(bootstrap) == KAFKA_NODES, instance.id
 
 
-def test_local_proxies_forward_to_the_real_ports_and_kafka_advertises_its_proxy() -> None:
+def test_local_proxies_forward_to_the_real_ports_and_each_kafka_node_advertises_its_own() -> None:
     topology = Topology.load("local")
     s = topology.settings
     upstreams = {p["name"]: p["upstream"] for p in proxies(topology)}
+    listens = {p["name"]: p["listen"] for p in proxies(topology)}
     assert upstreams == {
         "postgres": f"127.0.0.1:{s['POSTGRES_PORT']}",
         "redis": f"127.0.0.1:{s['REDIS_PORT']}",
-        "kafka": f"127.0.0.1:{s['KAFKA_PROXIED_PORT']}",
+        **{
+            f"kafka-{n}": f"127.0.0.1:{s.port('KAFKA_PROXIED_PORT') + n - 1}"
+            for n in range(1, KAFKA_NODES + 1)
+        },
         "psp": f"127.0.0.1:{s['PSP_PORT']}",
     }
-    properties = render.templates.get_template("kafka/server.properties.j2").render(
-        port=s["KAFKA_PORT"],
-        controller_port=s["KAFKA_CONTROLLER_PORT"],
-        proxied_port=s["KAFKA_PROXIED_PORT"],
-        proxy_port=s["KAFKA_PROXY_PORT"],
-        data_dir="/tmp/x",
-    )
-    assert f"SHOP://127.0.0.1:{s['KAFKA_PROXIED_PORT']}" in properties
-    assert f"SHOP://127.0.0.1:{s['KAFKA_PROXY_PORT']}" in properties
+    nodes = topology.kafka_nodes()
+    for node in nodes:
+        properties = _properties(
+            render.templates.get_template("kafka/server.properties.j2").render(
+                node=node,
+                voters="",
+                replicas=len(nodes),
+                min_insync=KAFKA_MIN_INSYNC,
+                data_dir="/tmp/x",
+            )
+        )
+        # The node's SHOP listener is what its proxy forwards to, and it advertises the
+        # proxy, so that a client told about this node connects through that proxy.
+        shop = _listeners(properties["listeners"])["SHOP"]
+        assert upstreams[node.name] == shop == f"127.0.0.1:{node.proxied_port}", node.name
+        advertised = _listeners(properties["advertised.listeners"])["SHOP"]
+        assert listens[node.name] == advertised == f"127.0.0.1:{node.proxy_port}", node.name
 
 
-def test_docker_kafka_advertises_the_proxy_on_the_listener_it_forwards_to() -> None:
+def test_each_docker_kafka_node_advertises_its_proxy_on_the_listener_it_forwards_to() -> None:
     topology = Topology.load("docker")
-    kafka = next(p for p in proxies(topology) if p["name"] == "kafka")
-    env = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["kafka"][
-        "environment"
-    ]
-    upstream_port = kafka["upstream"].rsplit(":", 1)[1]
-    assert kafka["upstream"].startswith("kafka:")
-    assert f"SHOP://:{upstream_port}" in env["KAFKA_LISTENERS"].split(",")
-    assert f"SHOP://toxiproxy:{kafka['listen'].rsplit(':', 1)[1]}" in env[
-        "KAFKA_ADVERTISED_LISTENERS"
-    ].split(",")
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    kafka = [p for p in proxies(topology) if p["name"].startswith("kafka")]
+    assert [p["name"] for p in kafka] == [n.name for n in topology.kafka_nodes()]
+    for proxy in kafka:
+        host, _, upstream_port = proxy["upstream"].rpartition(":")
+        # Each proxy forwards to its own node, the compose service of that name.
+        assert host == proxy["name"]
+        env = services[host]["environment"]
+        assert _listeners(env["KAFKA_LISTENERS"])["SHOP"] == f":{upstream_port}", host
+        listen_port = proxy["listen"].rsplit(":", 1)[1]
+        advertised = _listeners(env["KAFKA_ADVERTISED_LISTENERS"])["SHOP"]
+        assert advertised == f"toxiproxy:{listen_port}", host
