@@ -307,6 +307,9 @@ def run_all(
     outcomes = []
     if target.stack.topology.replicas == 1:
         skipped = [n for n in names if needs_copies(experiments()[n])]
+        if skipped and len(skipped) == len(names):
+            raise StackError(f"{', '.join(skipped)}: kills a leader among copies, and "
+                             "REPLICAS=1 runs one copy")  # fmt: skip
         if skipped:
             say(f"REPLICAS=1, one copy of each part: skipping {', '.join(skipped)}")
         names = [n for n in names if n not in skipped]
