@@ -34,4 +34,4 @@ def test_an_instance_kill_kafka_down_and_a_slow_postgres_lose_nothing(
     kafka = outcomes[1]
     # Kafka is not needed to take an order: no checkout fails while it is down.
     assert kafka.checkouts_failed == 0, kafka
-    assert "Kill Kafka and hold it down" in html.read_text()
+    assert "Kill the whole Kafka cluster and hold it down" in html.read_text()

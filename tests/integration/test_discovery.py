@@ -29,13 +29,20 @@ def consul_url(stack: LocalStack) -> str:
 
 
 def passing_ids(stack: LocalStack, service: str) -> set[str]:
+    answer = _passing(stack, service)
+    return set() if answer is None else answer
+
+
+def _passing(stack: LocalStack, service: str) -> set[str] | None:
+    """The passing instances, or None when Consul gives no answer (down, or its servers
+    between leaders: a 500 "No cluster leader")."""
     try:
-        entries = httpx.get(
-            f"{consul_url(stack)}/v1/health/service/{service}?passing", timeout=1
-        ).json()
+        found = httpx.get(f"{consul_url(stack)}/v1/health/service/{service}?passing", timeout=1)
     except httpx.HTTPError:
-        return set()
-    return {e["Service"]["ID"] for e in entries}
+        return None
+    if found.status_code != 200:
+        return None
+    return {e["Service"]["ID"] for e in found.json()}
 
 
 def upstreams(stack: LocalStack) -> str:
@@ -145,7 +152,8 @@ def test_sigterm_deregisters_before_exit_and_costs_no_request(stack: LocalStack)
     def watch() -> None:
         while "exited" not in seen:
             now = time.monotonic()
-            if "deregistered" not in seen and victim.id not in passing_ids(stack, "cart"):
+            passing = _passing(stack, "cart")
+            if "deregistered" not in seen and passing is not None and victim.id not in passing:
                 seen["deregistered"] = now
             try:
                 os.kill(pid, 0)
