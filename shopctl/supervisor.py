@@ -115,6 +115,21 @@ class Supervisor:
         with self._rpc() as rpc:
             rpc.stopProcess(name, True)
 
+    def kill_and_keep_down(self, name: str) -> None:
+        """SIGKILL a program without supervisord starting it again. Killing first and
+        stopping after races the restart: the stop signal would reach a fresh copy half
+        started (a Consul server that then lingers, calling elections). So the group is
+        frozen, marked stopping while it cannot act on the stop signal, and killed."""
+        with self._rpc() as rpc:
+            pid = int(rpc.getProcessInfo(name)["pid"])
+            if not pid:
+                raise StackError(f"{name} is not running")
+            os.killpg(pid, signal.SIGSTOP)  # from here it is dead to its peers
+            try:
+                rpc.stopProcess(name, False)
+            finally:
+                os.killpg(pid, signal.SIGKILL)
+
     def start(self, name: str) -> None:
         with self._rpc() as rpc:
             rpc.startProcess(name, True)

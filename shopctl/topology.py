@@ -254,11 +254,11 @@ class Topology:
         ]
 
     def consul_agents(self) -> list[str]:
-        """The Consul agents a service instance registers with, in order of preference:
-        locally the agent, then each server should the agent be away."""
+        """The Consul agents a service instance registers with, in order of preference.
+        Locally the host's agent alone, as in production: an instance registered with a
+        server instead would belong to that server's node, and fail with it."""
         if self.mode == "local":
-            servers = [f"127.0.0.1:{c.http_port}" for c in self.consul_servers()]
-            return [self.consul_address(), *servers]
+            return [self.consul_address()]
         return [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
 
     def instance_env(self, instance: Instance) -> dict[str, str]:

@@ -60,16 +60,12 @@ def kill_and_hold(targets: list[str]) -> None:
         if current().mode == "docker":
             _compose("kill", "--signal", "SIGKILL", name)
             continue
-        supervisor = current().stack.supervisor
-        supervisor.signal(name, signal.SIGKILL)
+        current().stack.supervisor.kill_and_keep_down(name)
         deadline = time.monotonic() + 10
         while _state(name) != "STOPPED":
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} would not stay down")
-            try:
-                supervisor.stop(name)
-            except Exception:  # not stoppable in the state it is in this instant
-                time.sleep(0.05)
+            time.sleep(0.05)
 
 
 def stop(targets: list[str]) -> None:
