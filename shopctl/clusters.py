@@ -1,6 +1,7 @@
-"""The replicated parts of the local stack as clusters with a leader: who leads, who
-follows, and whether a write goes through. `make status` shows the roles; the failover
-experiments (shopctl/chaos/failover.py) kill the leader and time the first write after."""
+"""The replicated parts of the local stack as clusters with a leader (Consul, Kafka,
+Postgres): who leads, who follows, and whether a write goes through. `make status` shows
+the roles; the failover experiments (shopctl/chaos/failover.py) kill the leader and time
+the first write after."""
 
 from __future__ import annotations
 
@@ -162,11 +163,67 @@ class Kafka:
         return left == 0 and not failed
 
 
+class Postgres:
+    """A primary and its synchronous replica, each run by a Patroni that reports the
+    cluster as it sees it in Consul (GET /cluster on its REST API). A write is an insert
+    on whichever member takes writes, acknowledged once the replica holds it too while
+    one follows."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.servers = topology.postgres_members()
+
+    def members(self) -> list[str]:
+        return [m.name for m in self.servers]
+
+    def _view(self) -> list[dict[str, Any]]:
+        for member in self.servers:
+            try:
+                found = httpx.get(f"http://{member.host}:{member.api_port}/cluster", timeout=1)
+                return list(found.json()["members"])
+            except (httpx.HTTPError, ValueError, KeyError):
+                continue
+        return []
+
+    def leader(self) -> str | None:
+        leaders = [m["name"] for m in self._view() if m["role"] == "leader"]
+        return leaders[0] if leaders else None
+
+    def followers(self) -> list[str]:
+        """Replicas streaming from the leader (a synchronous one or not)."""
+        return [
+            m["name"]
+            for m in self._view()
+            if m["role"] in ("sync_standby", "replica") and m["state"] == "streaming"
+        ]
+
+    def prepare(self) -> None:
+        deadline = time.monotonic() + 30
+        while not self._execute("CREATE TABLE IF NOT EXISTS failover_probe (at timestamptz)"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("Postgres takes no write before the fault")
+            time.sleep(0.2)
+
+    def write(self) -> bool:
+        return self._execute("INSERT INTO failover_probe VALUES (now())")
+
+    def _execute(self, sql: str) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.topology.postgres_admin_url(), connect_timeout=1) as conn:
+                conn.execute("SET statement_timeout = 1500")
+                conn.execute(sql)
+            return True
+        except psycopg.Error:
+            return False
+
+
 def roles(topology: Topology, run: Path) -> dict[str, str]:
     """Each member's role by process name, e.g. {"consul-2": "leader", ...}; a member
     that neither leads nor follows is "-" (down, or not yet joined)."""
     found: dict[str, str] = {}
-    parts: list[Cluster] = [Consul(topology), Kafka(topology, run)]
+    parts: list[Cluster] = [Consul(topology), Kafka(topology, run), Postgres(topology)]
     for part in parts:
         leader, following = part.leader(), set(part.followers())
         for member in part.members():

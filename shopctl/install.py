@@ -1,8 +1,9 @@
 """What local mode needs on the machine, installed only when missing: Debian packages
-for Postgres, Redis, nginx, Alertmanager and the Prometheus exporters, Apache Kafka's jars
-and the JMX exporter agent from Maven Central, and Consul, consul-template, Prometheus,
-promtool and Toxiproxy built from their Go modules (as background jobs: shopctl/builds.py).
-Every step is idempotent and quick when its result is already there."""
+for Postgres, Redis, nginx, Alertmanager and the Prometheus exporters, Patroni from PyPI,
+Apache Kafka's jars and the JMX exporter agent from Maven Central, and Consul,
+consul-template, Prometheus, promtool and Toxiproxy built from their Go modules (as
+background jobs: shopctl/builds.py). Every step is idempotent and quick when its result
+is already there."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from shopctl.builds import Build
 from shopctl.consul_build import consul_binaries, consul_job
 from shopctl.dashboards import ensure_page_packages, grafana_server
+from shopctl.patroni import ensure_patroni
 from shopctl.progress import StackError, step
 from shopctl.prometheus_build import BINARY as PROMETHEUS_BINARY
 from shopctl.prometheus_build import PROMTOOL, prometheus_job
@@ -34,6 +36,8 @@ DEBIAN_PACKAGES = {
     "nginx": "/usr/sbin/nginx",
     "openjdk-17-jre-headless": "/usr/bin/java",
     "maven": "/usr/bin/mvn",
+    # Patroni's virtualenv (shopctl/patroni.py) is made with Debian's Python.
+    "python3-venv": "/usr/lib/python3.11/ensurepip",
     # Bookworm's builds are the versions Docker mode's images pin (see .env).
     "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
     "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
@@ -62,6 +66,7 @@ class Binaries:
     jmx_agent: Path  # the JMX exporter java agent jar, attached to the Kafka broker
     promtool: Path
     toxiproxy: Path
+    patroni: Path  # runs each Postgres server (shopctl/patroni.py)
 
 
 def _root_prefix() -> list[str]:
@@ -169,7 +174,7 @@ def local_builds() -> list[Build]:
     ]
 
 
-def ensure_all(kafka_version: str, jmx_exporter_version: str) -> Binaries:
+def ensure_all(kafka_version: str, jmx_exporter_version: str, patroni_version: str) -> Binaries:
     """Every program local mode runs: installed now when missing (packages, jars), or where
     the jobs of `local_builds` leave them."""
     ensure_debian_packages()
@@ -192,6 +197,7 @@ def ensure_all(kafka_version: str, jmx_exporter_version: str) -> Binaries:
         jmx_agent=ensure_jmx_agent(jmx_exporter_version),
         promtool=PROMTOOL,
         toxiproxy=TOXIPROXY_BINARY,
+        patroni=ensure_patroni(patroni_version),
     )
     if not grafana_server():
         ensure_page_packages()

@@ -8,7 +8,9 @@ import base64
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from functools import cached_property
@@ -19,6 +21,7 @@ from shopctl.builds import BUILD_LOGS, BuildJobs
 from shopctl.install import Binaries, ensure_all, local_builds
 from shopctl.launch import HeldBack, Launcher
 from shopctl.local_programs import MONITORING, local_programs, runs_as_postgres
+from shopctl.patroni import member_home, postmaster_pid, signal_server
 from shopctl.ports import check_ports_distinct, check_ports_free, wait_ports_closed
 from shopctl.progress import StackError, say, step
 from shopctl.readiness import wait_until
@@ -139,51 +142,25 @@ class LocalStack:
     def _write_supervisor_config(self, programs: list[Program]) -> None:
         self._write(self.run / "supervisord.conf", render_config(self.run, programs))
 
-    def _init_postgres(self, bins: Binaries) -> None:
+    def _prepare_postgres(self, bins: Binaries) -> None:
+        """Each member's folder and Patroni configuration. Patroni makes the rest: the
+        first member to take Consul's initialize key runs initdb, the other copies it
+        with pg_basebackup and follows."""
+        owner = runs_as_postgres()
         self.pg_dir.mkdir(parents=True, exist_ok=True)
-        if runs_as_postgres():
+        if owner:
             shutil.chown(self.pg_dir, "postgres", "postgres")
-        socket_dir = self.pg_dir / "socket"
-        socket_dir.mkdir(exist_ok=True)
-        data = self.pg_dir / "data"
-        conf = render.templates.get_template("postgres/postgresql.conf.j2").render(
-            port=self.settings["POSTGRES_PORT"], socket_dir=socket_dir
-        )
-        self._write(self.pg_dir / "shopstack.conf", conf)
-        as_pg = ["runuser", "-u", "postgres", "--"] if runs_as_postgres() else []
-        if runs_as_postgres():
-            shutil.chown(socket_dir, "postgres", "postgres")
-            shutil.chown(self.pg_dir / "shopstack.conf", "postgres", "postgres")
-        if (data / "PG_VERSION").exists():
-            return
-        with step("Creating the Postgres cluster"):
-            # initdb reads the superuser password from a file only its own user can read.
-            pwfile = self.pg_dir / "initdb-password"
-            pwfile.write_text(self.settings["POSTGRES_PASSWORD"] + "\n")
-            pwfile.chmod(0o600)
-            if runs_as_postgres():
-                shutil.chown(pwfile, "postgres", "postgres")
-            subprocess.run(
-                [
-                    *as_pg,
-                    str(bins.postgres_bin / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    "postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                cwd=self.pg_dir,  # the postgres account may not enter the caller's folder
-            )
-            pwfile.unlink()
-            with (data / "postgresql.conf").open("a") as f:
-                f.write(f"\ninclude '{self.pg_dir / 'shopstack.conf'}'\n")
+        for member in self.topology.postgres_members():
+            home = member_home(self.pg_dir, member)
+            for folder in (home, home / "socket", home / "log"):
+                folder.mkdir(exist_ok=True)
+                if owner:
+                    shutil.chown(folder, "postgres", "postgres")
+            config = home / "patroni.yml"
+            config.write_text(render.patroni_yml(self.topology, member, home, bins.postgres_bin))
+            config.chmod(0o600)  # it holds the superuser's password
+            if owner:
+                shutil.chown(config, "postgres", "postgres")
 
     def _format_kafka(self, bins: Binaries) -> None:
         """Each node's KRaft storage, all with one cluster id: a node formatted before
@@ -225,12 +202,8 @@ class LocalStack:
         subprocess.run(
             [
                 str(bins.postgres_bin / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                self.settings["POSTGRES_PORT"],
-                "-U",
-                "postgres",
+                "-d",
+                self.topology.postgres_admin_url(),
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-q",
@@ -245,11 +218,15 @@ class LocalStack:
 
     def _provision(self, bins: Binaries) -> None:
         from kit.kafka import ensure_topics
+        from shopctl.readiness import postgres_primary
 
         def storage() -> dict[str, bool]:
             checks = self.infra_ready()
             nodes = [node.name for node in self.topology.kafka_nodes()]
-            return {name: checks[name] for name in ("postgres", "redis", *nodes)}
+            return {
+                "postgres": postgres_primary(self.topology),
+                **{name: checks[name] for name in ("redis", *nodes)},
+            }
 
         with step("Waiting for Postgres, Redis and Kafka"):
             wait_until(storage, timeout=120, what="Postgres, Redis and Kafka")
@@ -290,7 +267,11 @@ class LocalStack:
         jobs = BuildJobs(local_builds())
         jobs.start()  # before the packages and jars: the builds take longest
         try:
-            bins = ensure_all(self.settings["KAFKA_VERSION"], self.settings["JMX_EXPORTER_VERSION"])
+            bins = ensure_all(
+                self.settings["KAFKA_VERSION"],
+                self.settings["JMX_EXPORTER_VERSION"],
+                self.settings["PATRONI_VERSION"],
+            )
             if not any(build.needed for build in jobs.builds.values()):
                 say("All local-mode software is present.")
             programs = self.programs(bins)
@@ -313,7 +294,7 @@ class LocalStack:
         jobs = launcher.jobs
         with step("Preparing the run folder"):
             self._render_configs(programs, bins)
-            self._init_postgres(bins)
+            self._prepare_postgres(bins)
             self._format_kafka(bins)
         with step("Starting processes under supervisord"):
             launcher.launch_ready()
@@ -382,7 +363,24 @@ class LocalStack:
             return
         with step("Stopping every process"):
             self.supervisor.shutdown()
+            self._stop_orphaned_postgres()
             wait_ports_closed(self.topology, timeout=15)
+
+    def _stop_orphaned_postgres(self) -> None:
+        """A Postgres server whose Patroni was killed outlives it (Patroni starts it in a
+        session of its own, so a new Patroni can take it over): with no Patroni left, it
+        gets a fast shutdown, by the pid in its own postmaster.pid."""
+        for member in self.topology.postgres_members():
+            pid = postmaster_pid(member_home(self.pg_dir, member))
+            if pid is None:
+                continue
+            signal_server(pid, signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while postmaster_pid(member_home(self.pg_dir, member)) == pid:
+                if time.monotonic() > deadline:
+                    signal_server(pid, signal.SIGKILL)
+                    break
+                time.sleep(0.1)
 
     # -- readiness ------------------------------------------------------------
 

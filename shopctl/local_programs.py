@@ -11,12 +11,14 @@ from pathlib import Path
 from shopctl import dashboards
 from shopctl.install import Binaries
 from shopctl.monitoring import consul_telemetry_hcl, kafka_agent_option, monitoring_programs
+from shopctl.patroni import member_home
 from shopctl.readiness import EXPORTER_PORTS
 from shopctl.supervisor import VENV_BIN, Program
-from shopctl.topology import ROOT, Topology
+from shopctl.topology import POSTGRES_MEMBERS, ROOT, Topology
 
 # What watches the shop: it starts after the shop answers when its builds take longer.
 MONITORING = {"prometheus", "alertmanager", "grafana", *EXPORTER_PORTS}
+MONITORING |= {f"postgres-exporter-{n}" for n in range(1, POSTGRES_MEMBERS + 1)}
 
 
 def runs_as_postgres() -> bool:
@@ -100,19 +102,30 @@ def kafka_programs(topology: Topology, run: Path, bins: Binaries) -> list[Progra
     ]
 
 
+def postgres_programs(topology: Topology, pg_dir: Path, bins: Binaries) -> list[Program]:
+    """A Patroni per Postgres member (it starts, promotes and demotes the server). It
+    needs Consul's agent to elect a primary, hence the build."""
+    return [
+        Program(
+            member.name,
+            f"{bins.patroni} {member_home(pg_dir, member) / 'patroni.yml'}",
+            member_home(pg_dir, member),
+            10,
+            "infra",
+            # Patroni stops Postgres (a fast shutdown) before it exits.
+            stop_wait=60,
+            user="postgres" if runs_as_postgres() else None,
+            builds=("consul",),
+        )
+        for member in topology.postgres_members()
+    ]
+
+
 def local_programs(topology: Topology, run: Path, pg_dir: Path, bins: Binaries) -> list[Program]:
     s = topology.settings
     infra = [
         *consul_programs(topology, run, bins),
-        Program(
-            "postgres",
-            f"{bins.postgres_bin / 'postgres'} -D {pg_dir / 'data'}",
-            pg_dir,
-            10,
-            "infra",
-            stop_signal="INT",
-            user="postgres" if runs_as_postgres() else None,
-        ),
+        *postgres_programs(topology, pg_dir, bins),
         Program(
             "redis",
             f"{bins.redis_server} {run / 'redis/redis.conf'}",
@@ -202,4 +215,4 @@ def local_programs(topology: Topology, run: Path, pg_dir: Path, bins: Binaries) 
                 env=dashboards.grafana_env(s, run),
             )
         )
-    return infra + services + edge + monitoring_programs(bins, s, run)
+    return infra + services + edge + monitoring_programs(bins, topology, run)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from shopctl.install import Binaries
 from shopctl.supervisor import Program
-from shopctl.topology import ROOT, Settings
+from shopctl.topology import ROOT, Topology
 
 ALERTMANAGER_CONFIG = ROOT / "infra" / "alertmanager" / "alertmanager.yml"
 JMX_EXPORTER_CONFIG = ROOT / "infra" / "kafka" / "jmx-exporter.yml"
@@ -45,13 +45,10 @@ def node_exporter_flags() -> list[str]:
     ]
 
 
-def postgres_dsn(settings: Settings) -> str:
-    # One connection to the `postgres` database is enough for every database:
-    # pg_stat_database (and so pg_stat_database_*) has a row per database of the cluster.
-    return (
-        f"postgresql://postgres:{settings['POSTGRES_PASSWORD']}@127.0.0.1:"
-        f"{settings['POSTGRES_PORT']}/postgres?sslmode=disable"
-    )
+def postgres_dsn(password: str, host: str, port: int) -> str:
+    """One member's statistics. One connection to the `postgres` database is enough for
+    every database: pg_stat_database has a row per database of the cluster."""
+    return f"postgresql://postgres:{password}@{host}:{port}/postgres?sslmode=disable"
 
 
 def kafka_agent_option(bins: Binaries, metrics_port: int) -> str:
@@ -65,8 +62,8 @@ def consul_telemetry_hcl() -> str:
     return 'telemetry { prometheus_retention_time = "60s" disable_hostname = true }'
 
 
-def monitoring_programs(bins: Binaries, settings: Settings, run: Path) -> list[Program]:
-    s = settings
+def monitoring_programs(bins: Binaries, topology: Topology, run: Path) -> list[Program]:
+    s = topology.settings
     loopback = "127.0.0.1"
     return [
         Program(
@@ -80,16 +77,25 @@ def monitoring_programs(bins: Binaries, settings: Settings, run: Path) -> list[P
             90,
             "edge",
         ),
-        Program(
-            "postgres-exporter",
-            f"{bins.postgres_exporter} "
-            f"--web.listen-address={loopback}:{s['POSTGRES_EXPORTER_PORT']} --log.level=warn "
-            # ~250 series of server settings nobody graphs; the statistics are what matter.
-            "--disable-settings-metrics",
-            run / "exporters",
-            20,
-            "infra",
-            env={"DATA_SOURCE_NAME": postgres_dsn(s)},
+        *(
+            Program(
+                name,
+                f"{bins.postgres_exporter} "
+                f"--web.listen-address={loopback}:{port} --log.level=warn "
+                # ~250 series of server settings nobody graphs; the statistics matter.
+                "--disable-settings-metrics",
+                run / "exporters",
+                20,
+                "infra",
+                env={
+                    "DATA_SOURCE_NAME": postgres_dsn(s["POSTGRES_PASSWORD"], loopback, member_port)
+                },
+            )
+            for (name, _, port), member_port in zip(
+                topology.postgres_exporters(),
+                [m.port for m in topology.postgres_members()],
+                strict=True,
+            )
         ),
         Program(
             "redis-exporter",

@@ -29,6 +29,7 @@ INFRA_PORT_VARS = (
     "KAFKA_METRICS_PORT",
     "TOXIPROXY_PORT",
     "POSTGRES_PROXY_PORT",
+    "PATRONI_API_PORT",
     "REDIS_PROXY_PORT",
     "KAFKA_PROXY_PORT",
     "KAFKA_PROXIED_PORT",
@@ -45,6 +46,16 @@ def stack_ports(topology: Topology) -> list[tuple[int, str]]:
             (server.http_port, "CONSUL_SERVER_HTTP_PORT"),
             (server.rpc_port, "CONSUL_SERVER_RPC_PORT"),
             (server.serf_lan_port, "CONSUL_SERVER_SERF_LAN_PORT"),
+        ]
+    for member in topology.postgres_members()[1:]:
+        ports += [
+            (member.port, "POSTGRES_PORT"),
+            (member.proxy_port, "POSTGRES_PROXY_PORT"),
+            (member.api_port, "PATRONI_API_PORT"),
+            (
+                topology.settings.port("POSTGRES_EXPORTER_PORT") + member.index - 1,
+                "POSTGRES_EXPORTER_PORT",
+            ),
         ]
     for service in SERVICES:
         var = f"{service.upper()}_PORT"

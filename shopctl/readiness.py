@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from shopctl.progress import StackError, say
-from shopctl.topology import PROXIED, Settings, Topology
+from shopctl.topology import PROXIED, PostgresMember, Settings, Topology
 from shopctl.toxiproxy import proxy_names
 
 
@@ -20,24 +20,22 @@ def _tcp_open(port: str) -> bool:
         return sock.connect_ex(("127.0.0.1", int(port))) == 0
 
 
-def _postgres(settings: Settings) -> bool:
+def postgres_primary(topology: Topology) -> bool:
+    """A member takes writes: Patroni has elected a primary and it answers."""
     import psycopg
 
-    if not _tcp_open(settings["POSTGRES_PORT"]):
-        return False
     try:
-        with psycopg.connect(
-            host="127.0.0.1",
-            port=settings["POSTGRES_PORT"],
-            user="postgres",
-            password=settings["POSTGRES_PASSWORD"],
-            dbname="postgres",
-            connect_timeout=1,
-        ) as conn:
+        with psycopg.connect(topology.postgres_admin_url(), connect_timeout=1) as conn:
             conn.execute("SELECT 1")
         return True
     except psycopg.Error:
         return False
+
+
+def _patroni_member(member: PostgresMember) -> bool:
+    """Patroni answers 200 on /health while its Postgres server runs, as primary or
+    replica."""
+    return _http_ok(f"http://{member.host}:{member.api_port}/health")
 
 
 def _redis(settings: Settings) -> bool:
@@ -94,7 +92,7 @@ def infra_checks(settings: Settings) -> dict[str, bool]:
         "consul": _consul(settings.port("CONSUL_HTTP_PORT")),
         **{server.name: _consul(server.http_port) for server in servers},
         "toxiproxy": _toxiproxy(settings),
-        "postgres": _postgres(settings),
+        **{m.name: _patroni_member(m) for m in topology.postgres_members()},
         "redis": _redis(settings),
         **{n.name: _kafka(f"{n.host}:{n.port}") for n in topology.kafka_nodes()},
         "psp": _http_ok(f"http://127.0.0.1:{settings['PSP_PORT']}/health"),
@@ -148,8 +146,8 @@ def edge_checks(settings: Settings) -> dict[str, bool]:
 
 
 # Each exporter's program name -> the `.env` port of its /metrics.
+# (Postgres has one per member: Topology.postgres_exporters.)
 EXPORTER_PORTS = {
-    "postgres-exporter": "POSTGRES_EXPORTER_PORT",
     "redis-exporter": "REDIS_EXPORTER_PORT",
     "node-exporter": "NODE_EXPORTER_PORT",
     "nginx-exporter": "NGINX_EXPORTER_PORT",
@@ -158,10 +156,9 @@ EXPORTER_PORTS = {
 
 def exporter_checks(settings: Settings) -> dict[str, bool]:
     """For `status` only: `up` does not wait on exporters, Prometheus reports them."""
-    return {
-        name: _http_ok(f"http://127.0.0.1:{settings[var]}/metrics")
-        for name, var in EXPORTER_PORTS.items()
-    }
+    ports = {name: settings.port(var) for name, var in EXPORTER_PORTS.items()}
+    ports |= {name: port for name, _, port in Topology("local", settings).postgres_exporters()}
+    return {name: _http_ok(f"http://127.0.0.1:{port}/metrics") for name, port in ports.items()}
 
 
 def wait_until(check: Callable[[], dict[str, bool]], *, timeout: float, what: str) -> None:

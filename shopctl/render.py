@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shopctl.topology import CONSUL_SERVERS, ROOT, SERVICES, Topology
+from shopctl.topology import CONSUL_SERVERS, ROOT, SERVICES, PostgresMember, Topology
 from shopctl.toxiproxy import proxies_json
 
 INFRA = ROOT / "infra"
@@ -123,8 +123,13 @@ def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
         ScrapeJob(
             "alertmanager", [(at("ALERTMANAGER_PORT", "alertmanager", 9093), "alertmanager")]
         ),
+        # An exporter per member, labelled with the member it watches.
         ScrapeJob(
-            "postgres", [(at("POSTGRES_EXPORTER_PORT", "postgres-exporter", 9187), "postgres")]
+            "postgres",
+            [
+                (f"127.0.0.1:{port}" if local else f"{name}:{port}", member)
+                for name, member, port in topology.postgres_exporters()
+            ],
         ),
         ScrapeJob("redis", [(at("REDIS_EXPORTER_PORT", "redis-exporter", 9121), "redis")]),
         ScrapeJob(
@@ -157,6 +162,30 @@ def databases_sql() -> str:
     return templates.get_template("postgres/databases.sql.j2").render(services=SERVICES)
 
 
+# Patroni's cluster name, and the Consul service it registers (tagged primary or replica).
+PATRONI_SCOPE = "postgres"
+# Inside Docker mode's Postgres containers (infra/postgres/Dockerfile).
+DOCKER_PATRONI_HOME = Path("/var/lib/postgresql/shopstack")
+
+
+def patroni_yml(
+    topology: Topology, member: PostgresMember, home: Path, bin_dir: Path | None = None
+) -> str:
+    """A member's Patroni configuration; `home` holds its data (and locally its socket)."""
+    local = topology.mode == "local"
+    return templates.get_template("postgres/patroni.yml.j2").render(
+        scope=PATRONI_SCOPE,
+        member=member,
+        home=home,
+        bin_dir=bin_dir,
+        socket_dir=home / "socket" if local else "/var/run/postgresql",
+        listen_host="127.0.0.1" if local else "0.0.0.0",
+        consul=topology.consul_address(),
+        password=topology.settings["POSTGRES_PASSWORD"],
+        network="127.0.0.1/32" if local else "0.0.0.0/0",
+    )
+
+
 def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
     """The files docker-compose.yml mounts, rendered for Docker mode."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +196,14 @@ def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
         out_dir / "prometheus.yml": prometheus_yml(topology),
         out_dir / "databases.sql": databases_sql(),
         out_dir / "toxiproxy.json": proxies_json(topology),
+        **{
+            out_dir / member.name / "patroni.yml": patroni_yml(
+                topology, member, DOCKER_PATRONI_HOME
+            )
+            for member in topology.postgres_members()
+        },
     }
     for path, text in files.items():
+        path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     return list(files)

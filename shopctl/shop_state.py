@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from shopctl.topology import Settings, database_url
+from shopctl.topology import Settings, Topology, database_url
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class ShopState:
 
 
 def _connect(settings: Settings, service: str) -> psycopg.Connection[Any]:
-    conn = psycopg.connect(database_url(service, "127.0.0.1", int(settings["POSTGRES_PORT"])))
+    conn = psycopg.connect(database_url(service, Topology("local", settings).postgres_addresses()))
     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     return conn
 

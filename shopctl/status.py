@@ -1,5 +1,6 @@
 """`make status`: one row per process with its state, readiness and memory: the PSS of the
-process and its children (Postgres's backends, nginx's workers). PSS splits each shared
+process and its children (nginx's workers; a Postgres member's row adds its server and
+backends). PSS splits each shared
 page among the processes that map it, so the rows add up to what the stack really holds;
 RSS would count Postgres's shared buffers once per backend."""
 
@@ -11,6 +12,7 @@ from shopctl.builds import BUILD_LOGS
 from shopctl.clusters import roles
 from shopctl.launch import programs_waiting
 from shopctl.local import LocalStack
+from shopctl.patroni import member_home, postmaster_pid
 from shopctl.readiness import edge_checks, exporter_checks, infra_checks, instance_checks
 
 
@@ -60,9 +62,16 @@ def status_table(stack: LocalStack) -> tuple[list[list[str]], int]:
     running = stack.supervisor.processes()
     # Programs a `make up` still running starts once their builds finish.
     waiting = programs_waiting(stack.run).keys() - {info["name"] for info in running}
+    # Patroni starts each Postgres server in a session of its own, outside its tree.
+    servers = {
+        m.name: postmaster_pid(member_home(stack.pg_dir, m))
+        for m in stack.topology.postgres_members()
+    }
     for info in running:
         pid = info["pid"]
         pss = tree_pss_kib(pid) if pid else 0
+        server = servers.get(info["name"])
+        pss += tree_pss_kib(server) if server else 0
         total += pss
         rows.append(
             [

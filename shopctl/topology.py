@@ -37,6 +37,10 @@ CONSUL_SERVERS = 3
 KAFKA_NODES = 3
 KAFKA_MIN_INSYNC = 2
 
+# Postgres runs as a primary and a streaming replica under Patroni (local mode: one server
+# with REPLICAS=1); a commit is acknowledged once the replica holds it too.
+POSTGRES_MEMBERS = 2
+
 # Topics and their partition counts (key = order_id, so ordering holds per order).
 # Each has a dead-letter topic for events its consumers could not handle.
 KAFKA_TOPICS = {
@@ -54,6 +58,8 @@ PROXIED = ("postgres", "redis", "kafka", "psp")
 # forwarding to the node's listener that advertises that proxy (DOCKER_KAFKA_PROXIED_PORT),
 # so that every connection a client opens after bootstrapping passes it too.
 DOCKER_PORTS = {"postgres": 5432, "redis": 6379, "psp": 8140}
+# Patroni's REST API in each Postgres container.
+DOCKER_PATRONI_PORT = 8008
 DOCKER_KAFKA_PROXIED_PORT = 19092
 
 
@@ -136,6 +142,26 @@ class KafkaNode:
         return f"kafka-{self.index}"
 
 
+@dataclass(frozen=True)
+class PostgresMember:
+    """One Postgres server and the Patroni that runs it: its own port (shopctl, the
+    tests, the exporter and the other member), the Toxiproxy proxy the services reach it
+    through, and Patroni's REST API."""
+
+    index: int  # 1-based
+    host: str
+    port: int
+    proxy_port: int
+    api_port: int
+
+    @property
+    def name(self) -> str:
+        return f"postgres-{self.index}"
+
+
+# Member n listens on each of these + n - 1 (local mode).
+POSTGRES_MEMBER_PORT_VARS = ("POSTGRES_PORT", "POSTGRES_PROXY_PORT", "PATRONI_API_PORT")
+
 # Node n listens on each of these + n - 1 (local mode).
 KAFKA_NODE_PORT_VARS = (
     "KAFKA_PORT",
@@ -153,9 +179,12 @@ CONSUL_SERVER_PORT_VARS = (
 )
 
 
-def database_url(service: str, host: str, port: int) -> str:
-    # Development credentials: one role and one database per service, named after it.
-    return f"postgresql://{service}:{service}@{host}:{port}/{service}"
+def database_url(service: str, addresses: list[tuple[str, int]]) -> str:
+    """libpq's multi-host URL over every Postgres member: a connection goes to whichever
+    takes writes (the primary), so a failover needs no new configuration anywhere.
+    Development credentials: one role and one database per service, named after it."""
+    hosts = ",".join(f"{host}:{port}" for host, port in addresses)
+    return f"postgresql://{service}:{service}@{hosts}/{service}?target_session_attrs=read-write"
 
 
 @dataclass(frozen=True)
@@ -196,6 +225,60 @@ class Topology:
         if self.mode == "local":
             return "127.0.0.1", self.settings.port(f"{component.upper()}_PORT")
         return component, DOCKER_PORTS[component]
+
+    def postgres_members(self) -> list[PostgresMember]:
+        count = POSTGRES_MEMBERS if self.replicas > 1 else 1
+        if self.mode == "local":
+            s = self.settings
+            return [
+                PostgresMember(
+                    n, "127.0.0.1", *(s.port(var) + n - 1 for var in POSTGRES_MEMBER_PORT_VARS)
+                )
+                for n in range(1, count + 1)
+            ]
+        port = DOCKER_PORTS["postgres"]
+        return [
+            PostgresMember(n, f"postgres-{n}", port, port + n - 1, DOCKER_PATRONI_PORT)
+            for n in range(1, count + 1)
+        ]
+
+    def postgres_addresses(self) -> list[tuple[str, int]]:
+        """Every member's own address, for shopctl and the tests (not through Toxiproxy)."""
+        return [(m.host, m.port) for m in self.postgres_members()]
+
+    def postgres_admin_url(self) -> str:
+        """The superuser on whichever member is primary (shopctl, the tests)."""
+        hosts = ",".join(f"{host}:{port}" for host, port in self.postgres_addresses())
+        password = self.settings["POSTGRES_PASSWORD"]
+        return f"postgresql://postgres:{password}@{hosts}/postgres?target_session_attrs=read-write"
+
+    def postgres_exporters(self) -> list[tuple[str, str, int]]:
+        """(program or container, member, metrics port): an exporter per member.
+        Bookworm's exporter (0.11, the version Docker mode pins too) takes several DSNs
+        but registers its collectors' metrics once per DSN, then fails every scrape."""
+        base = self.settings.port("POSTGRES_EXPORTER_PORT") if self.mode == "local" else 9187
+        return [
+            (
+                f"postgres-exporter-{m.index}",
+                m.name,
+                base + m.index - 1 if self.mode == "local" else base,
+            )
+            for m in self.postgres_members()
+        ]
+
+    def postgres_service_addresses(self) -> list[tuple[str, int]]:
+        """Where the services reach each member: its Toxiproxy proxy."""
+        proxy_host = "127.0.0.1" if self.mode == "local" else "toxiproxy"
+        return [(proxy_host, m.proxy_port) for m in self.postgres_members()]
+
+    def postgres_proxies(self) -> list[tuple[str, str, str]]:
+        """(proxy name, address the services are given, the member behind it)."""
+        return [
+            (m.name, f"{host}:{port}", f"{m.host}:{m.port}")
+            for m, (host, port) in zip(
+                self.postgres_members(), self.postgres_service_addresses(), strict=True
+            )
+        ]
 
     def kafka_proxies(self) -> list[tuple[str, str, str]]:
         """(proxy name, address the services are given, the node's listener behind it),
@@ -264,7 +347,6 @@ class Topology:
     def instance_env(self, instance: Instance) -> dict[str, str]:
         """Every environment variable an instance gets; the same names in both modes."""
         deps = SERVICE_DEPENDENCIES[instance.service]
-        pg_host, pg_port = self.service_address("postgres")
         redis_host, redis_port = self.service_address("redis")
         env = {
             "SERVICE_NAME": instance.service,
@@ -273,7 +355,7 @@ class Topology:
             "HTTP_HOST": "127.0.0.1" if self.mode == "local" else "0.0.0.0",
             "HTTP_PORT": str(instance.port),
             "LOG_LEVEL": "INFO",
-            "DATABASE_URL": database_url(instance.service, pg_host, pg_port),
+            "DATABASE_URL": database_url(instance.service, self.postgres_service_addresses()),
             "REDIS_URL": f"redis://{redis_host}:{redis_port}/0",
             "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents()),
             "SERVICE_ADDRESS": instance.host,

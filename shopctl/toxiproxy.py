@@ -45,6 +45,9 @@ def proxies(topology: Topology) -> list[dict[str, Any]]:
         if link == "kafka":
             routes += topology.kafka_proxies()
             continue
+        if link == "postgres":
+            routes += topology.postgres_proxies()
+            continue
         _, listen_port = topology.service_address(link)
         upstream_host, upstream_port = topology.upstream_address(link)
         routes.append((link, f"_:{listen_port}", f"{upstream_host}:{upstream_port}"))
@@ -60,9 +63,11 @@ def proxies(topology: Topology) -> list[dict[str, Any]]:
 
 
 def proxy_names(topology: Topology, link: str) -> list[str]:
-    """The proxies of one link: Kafka's is one per node."""
+    """The proxies of one link: Kafka's is one per node, Postgres's one per member."""
     if link == "kafka":
         return [name for name, _, _ in topology.kafka_proxies()]
+    if link == "postgres":
+        return [name for name, _, _ in topology.postgres_proxies()]
     return [link]
 
 

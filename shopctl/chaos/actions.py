@@ -1,8 +1,13 @@
 """The faults, as Chaos Toolkit actions. A target is a process name as `make status`
-lists it (orders-1, kafka, postgres, redis, consul, ...): a program of local mode's
+lists it (orders-1, kafka-1, postgres-1, redis, consul, ...): a program of local mode's
 supervisord, or the compose service of the same name in Docker mode. A network fault names
-a link instead: the Toxiproxy proxy between the services and postgres, redis, kafka or
-psp (the card processor)."""
+a link instead: the Toxiproxy proxies between the services and postgres, redis, kafka or
+psp (the card processor).
+
+A Postgres member is two parts: Patroni (the program) and the Postgres server it started,
+which runs in a session of its own. `kill` crashes the server and Patroni restarts it, or
+fails over if it led; `kill_and_hold` takes the whole member down; `pause` freezes the
+server (Patroni, alive, sees it hang)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import subprocess
 import time
 
 from shopctl.chaos.target import current
+from shopctl.patroni import member_home, postmaster_pid, signal_server
 from shopctl.topology import ROOT
 from shopctl.toxiproxy import Toxiproxy, proxy_names
 
@@ -33,24 +39,45 @@ def _state(name: str) -> str:
 
 
 def _here(targets: list[str]) -> list[str]:
-    """The targets this stack runs: with REPLICAS=1, local mode has kafka-1 and consul-1
-    only, and an experiment that names every copy acts on the one there is."""
+    """The targets this stack runs: with REPLICAS=1, local mode has kafka-1, consul-1 and
+    postgres-1 only, and an experiment that names every copy acts on the one there is."""
     if current().mode == "docker":
         return targets
     topology = current().stack.topology
-    here = {n.name for n in topology.kafka_nodes()} | {c.name for c in topology.consul_servers()}
-    absent = {f"{part}-{n}" for part in ("kafka", "consul") for n in range(2, 4)} - here
+    here = {
+        *(n.name for n in topology.kafka_nodes()),
+        *(c.name for c in topology.consul_servers()),
+        *(m.name for m in topology.postgres_members()),
+    }
+    parts = ("kafka", "consul", "postgres")
+    absent = {f"{part}-{n}" for part in parts for n in range(2, 4)} - here
     return [name for name in targets if name not in absent]
+
+
+def _postgres_server(name: str) -> int | None:
+    """The pid of the Postgres server a member's Patroni runs; None for other targets."""
+    stack = current().stack
+    for member in stack.topology.postgres_members():
+        if member.name == name:
+            pid = postmaster_pid(member_home(stack.pg_dir, member))
+            if pid is None:
+                raise RuntimeError(f"{name}'s Postgres server is not running")
+            return pid
+    return None
 
 
 def kill(targets: list[str]) -> None:
     """SIGKILL: no goodbye, no drain. The supervisor (or Docker's restart policy) starts
-    it again by itself."""
+    it again by itself; for a Postgres member, its Patroni does."""
     for name in _here(targets):
         if current().mode == "docker":
             _compose("kill", "--signal", "SIGKILL", name)
+            continue
+        _state(name)
+        server = _postgres_server(name)
+        if server is not None:
+            signal_server(server, signal.SIGKILL)  # the postmaster and every backend
         else:
-            _state(name)
             current().stack.supervisor.signal(name, signal.SIGKILL)
 
 
@@ -60,7 +87,10 @@ def kill_and_hold(targets: list[str]) -> None:
         if current().mode == "docker":
             _compose("kill", "--signal", "SIGKILL", name)
             continue
+        server = _postgres_server(name)
         current().stack.supervisor.kill_and_keep_down(name)
+        if server is not None:
+            signal_server(server, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while _state(name) != "STOPPED":
             if time.monotonic() > deadline:
@@ -92,7 +122,11 @@ def pause(targets: list[str]) -> None:
             _compose("pause", name)
         else:
             _state(name)
-            current().stack.supervisor.signal(name, signal.SIGSTOP)
+            server = _postgres_server(name)
+            if server is not None:
+                signal_server(server, signal.SIGSTOP)
+            else:
+                current().stack.supervisor.signal(name, signal.SIGSTOP)
 
 
 def resume(targets: list[str]) -> None:
@@ -100,7 +134,11 @@ def resume(targets: list[str]) -> None:
         if current().mode == "docker":
             _compose("unpause", name)
         else:
-            current().stack.supervisor.signal(name, signal.SIGCONT)
+            server = _postgres_server(name)
+            if server is not None:
+                signal_server(server, signal.SIGCONT)
+            else:
+                current().stack.supervisor.signal(name, signal.SIGCONT)
 
 
 def stack_down() -> None:

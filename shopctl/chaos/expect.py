@@ -111,21 +111,22 @@ def judge(expectation: Expectation, failures: list[dict[str, Any]], slowest_ms: 
     return problems
 
 
-def failover_of(journal: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def failover_of(journal: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """What a failover experiment's actions returned: the kill's figures, and who came
-    back when (None and [] for any other experiment)."""
-    killed, returned = None, []
+    back when (None and {} for any other experiment)."""
+    killed: dict[str, Any] | None = None
+    back: dict[str, Any] = {}
     for entry in journal.get("run", []):
         output = entry.get("output")
         if isinstance(output, dict) and "writes_resumed_s" in output:
             killed = output
         elif isinstance(output, dict) and "returned" in output:
-            returned = list(output["returned"])
-    return killed, returned
+            back = output
+    return killed, back
 
 
 def judge_failover(
-    expectation: Expectation, killed: dict[str, Any] | None, returned: list[dict[str, Any]]
+    expectation: Expectation, killed: dict[str, Any] | None, back: dict[str, Any]
 ) -> list[str]:
     if expectation.writes_resume_within_s is None:
         return []
@@ -136,12 +137,15 @@ def judge_failover(
     if resumed is None or resumed > floor:
         took = "never" if resumed is None else f"after {resumed:.1f} s"
         problems.append(f"writes resumed {took}, not within {floor:.0f} s")
-    if not returned or any(r["rejoined_s"] is None for r in returned):
+    returned = back.get("returned", [])
+    if killed["killed"] not in back.get("following", []) or any(
+        r["rejoined_s"] is None for r in returned
+    ):
         problems.append(f"{killed['killed']} did not rejoin as a follower")
     return problems
 
 
-def describe_failover(killed: dict[str, Any] | None, returned: list[dict[str, Any]]) -> str:
+def describe_failover(killed: dict[str, Any] | None, back: dict[str, Any]) -> str:
     """E.g. "consul-1 killed: writes again after 1.1 s (11 refused), consul-2 leads;
     consul-1 back as a follower 2.3 s after its restart"."""
     if killed is None:
@@ -151,11 +155,17 @@ def describe_failover(killed: dict[str, Any] | None, returned: list[dict[str, An
         "never resumed" if resumed is None else f"again after {resumed:.1f} s"
     )
     said += f" ({killed['writes_refused']} refused), {killed['new_leader'] or 'nobody'} leads"
-    for back in returned:
-        rejoined = back["rejoined_s"]
-        said += f"; {back['name']} " + (
+    returned = back.get("returned", [])
+    for member in returned:
+        rejoined = member["rejoined_s"]
+        said += f"; {member['name']} " + (
             "not back as a follower"
             if rejoined is None
             else f"back as a follower {rejoined:.1f} s after its restart"
+        )
+    if killed["killed"] not in {r["name"] for r in returned}:
+        following = killed["killed"] in back.get("following", [])
+        said += f"; {killed['killed']} " + (
+            "back as a follower by itself" if following else "not back as a follower"
         )
     return said

@@ -2,6 +2,11 @@
 it takes writes again, and bring the old leader back as a follower. Each returns its
 figures, which Chaos Toolkit keeps in the journal and the runner puts in the report.
 
+Consul's and Kafka's leader is killed and held down until `bring_back` starts it. The
+Postgres primary's server is killed (SIGKILL to the postmaster and its backends) under its
+live Patroni, as a crash: Patroni hands the leader key over at once (primary_start_timeout
+0) and restarts the old primary as a replica of the new one by itself.
+
 A part is a cluster with a leader (shopctl/clusters.py). Local mode only: Docker mode
 publishes one server's port, so the leader cannot be asked for from outside.
 """
@@ -12,9 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shopctl.chaos.actions import kill_and_hold, start
+from shopctl.chaos.actions import kill, kill_and_hold, start
 from shopctl.chaos.target import current
-from shopctl.clusters import Cluster, Consul, Kafka
+from shopctl.clusters import Cluster, Consul, Kafka, Postgres
 
 POLL_S = 0.05
 
@@ -27,6 +32,8 @@ def cluster(part: str) -> Cluster:
         return Consul(target.stack.topology)
     if part == "kafka":
         return Kafka(target.stack.topology, target.stack.run)
+    if part == "postgres":
+        return Postgres(target.stack.topology)
     raise ValueError(f"no failover experiment for {part!r}")
 
 
@@ -54,14 +61,14 @@ def _until(check: Any, within_seconds: float) -> float | None:
 
 
 def kill_leader(part: str, within_seconds: float = 60) -> dict[str, Any]:
-    """SIGKILL the part's leader and keep it down; then write until a write succeeds."""
+    """SIGKILL the part's leader (see above); then write until a write succeeds."""
     found = cluster(part)
     found.prepare()
     leader = found.leader()
     if leader is None:
         raise RuntimeError(f"{part} has no leader to kill")
     started = time.monotonic()
-    kill_and_hold([leader])
+    (kill if part == "postgres" else kill_and_hold)([leader])
     refused = 0
     resumed = None
     while time.monotonic() - started < within_seconds:
@@ -74,16 +81,23 @@ def kill_leader(part: str, within_seconds: float = 60) -> dict[str, Any]:
 
 
 def bring_back(part: str, within_seconds: float = 60) -> dict[str, Any]:
-    """Start every member that is down, and wait until each follows a leader again."""
+    """Start every member that is down, and wait until each follows a leader again.
+    `returned`: those it started or found not yet following, with how long they took;
+    `following`: every follower at the end."""
     found = cluster(part)
     states = {p["name"]: p["statename"] for p in current().stack.supervisor.processes()}
     down = [m for m in found.members() if states.get(m) not in ("RUNNING", "STARTING")]
     start(down)
+    leader, following = found.leader(), set(found.followers())
+    behind = [m for m in found.members() if m in down or (m != leader and m not in following)]
 
     def rejoined() -> bool:
         leader = found.leader()
         following = set(found.followers())
-        return leader is not None and all(m in following for m in down)
+        return leader is not None and all(m in following for m in behind)
 
     took = _until(rejoined, within_seconds)
-    return {"returned": [asdict(Return(name, took)) for name in down]}
+    return {
+        "returned": [asdict(Return(name, took)) for name in behind],
+        "following": found.followers(),
+    }

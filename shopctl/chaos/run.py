@@ -29,7 +29,7 @@ from shopctl.chaos.target import Target, use
 from shopctl.load import Run, locust_command, locust_env, profile_with
 from shopctl.progress import StackError, say
 from shopctl.readiness import wait_for_saga
-from shopctl.topology import ROOT, database_url
+from shopctl.topology import ROOT, Topology, database_url
 from shopctl.verify import check_all
 
 EXPERIMENTS = ROOT / "chaos" / "experiments"
@@ -141,7 +141,7 @@ def lost_orders(settings: Any, acknowledged: list[str]) -> list[str]:
     """Acknowledged orders (a 202 reached the client) that the orders database lacks."""
     if not acknowledged:
         return []
-    url = database_url("orders", "127.0.0.1", int(settings["POSTGRES_PORT"]))
+    url = database_url("orders", Topology("local", settings).postgres_addresses())
     with psycopg.connect(url, connect_timeout=5) as conn:
         rows = conn.execute(
             "SELECT id::text FROM orders WHERE id = ANY(%s::uuid[])", (acknowledged,)

@@ -23,7 +23,7 @@ TRANSIENT = "40001"
 
 
 def dsn(stack: LocalStack, service: str) -> str:
-    return database_url(service, "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+    return database_url(service, stack.topology.postgres_addresses())
 
 
 @contextmanager

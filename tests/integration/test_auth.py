@@ -140,7 +140,7 @@ def test_wrong_email_and_wrong_password_get_the_same_answer(gw: httpx.Client) ->
 
 
 def _dsn(stack: LocalStack) -> str:
-    return database_url("auth", "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+    return database_url("auth", stack.topology.postgres_addresses())
 
 
 def _current_key(stack: LocalStack) -> tuple[str, str]:

@@ -29,7 +29,7 @@ def customer(gw: httpx.Client) -> dict[str, str]:
 
 
 def cart_db(stack: LocalStack) -> psycopg.Connection:
-    return psycopg.connect(database_url("cart", "127.0.0.1", int(stack.settings["POSTGRES_PORT"])))
+    return psycopg.connect(database_url("cart", stack.topology.postgres_addresses()))
 
 
 def test_catalog_pages_through_every_product(gw: httpx.Client) -> None:

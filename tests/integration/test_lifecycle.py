@@ -4,6 +4,7 @@ import time
 import pytest
 
 from shopctl.local import LocalStack
+from shopctl.patroni import member_home, postmaster_pid
 from shopctl.ports import listening, stack_ports
 from shopctl.status import process_tree, status_table
 
@@ -26,13 +27,14 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
         *(server.name for server in stack.topology.consul_servers()),
         "psp",
         "toxiproxy",
-        "postgres",
+        *(member.name for member in stack.topology.postgres_members()),
         "redis",
         *(node.name for node in stack.topology.kafka_nodes()),
         "gateway",
         "prometheus",
         "alertmanager",
-        *(f"{part}-exporter" for part in ("postgres", "redis", "node", "nginx")),
+        *(f"{part}-exporter" for part in ("redis", "node", "nginx")),
+        *(name for name, _, _ in stack.topology.postgres_exporters()),
         *(i.id for i in stack.topology.instances()),
     }
     assert all(row[1] == "RUNNING" and row[3] == "yes" for row in rows), rows
@@ -40,12 +42,21 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
     # Consul's three servers: one leads, the other two follow it.
     consul_roles = sorted(row[5] for row in rows if row[0].startswith("consul-"))
     assert consul_roles == ["follower", "follower", "leader"]
+    # Postgres: a primary and its synchronous replica.
+    members = {m.name for m in stack.topology.postgres_members()}
+    postgres_roles = sorted(row[5] for row in rows if row[0] in members)
+    assert postgres_roles == ["follower", "leader"]
 
 
 def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:
     supervisord = stack.supervisor.pid()
     assert supervisord is not None
-    processes = process_tree(supervisord)
+    # Patroni starts each Postgres server in a session of its own, outside the tree.
+    servers = [
+        postmaster_pid(member_home(stack.pg_dir, m)) for m in stack.topology.postgres_members()
+    ]
+    assert all(servers), servers
+    processes = process_tree(supervisord) + [p for s in servers for p in process_tree(s)]
     assert len(processes) > 15  # supervisord, 15 programs and their children
 
     stack.down()

@@ -45,9 +45,8 @@ def consumer_of(harness: Harness, handle: Handler, **options: Any) -> EventConsu
 
 @pytest.fixture
 async def harness(stack: LocalStack, tmp_path: Path) -> AsyncIterator[Harness]:
-    port, password = stack.settings["POSTGRES_PORT"], stack.settings["POSTGRES_PASSWORD"]
     name = f"kit_it_{uuid.uuid4().hex[:8]}"
-    admin = f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+    admin = stack.topology.postgres_admin_url()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     (tmp_path / "0001_effects.sql").write_text(
@@ -57,7 +56,7 @@ async def harness(stack: LocalStack, tmp_path: Path) -> AsyncIterator[Harness]:
     bootstrap = stack.topology.kafka_bootstrap()
     settings = ServiceSettings(
         service_name="kit-it",
-        database_url=f"postgresql://postgres:{password}@127.0.0.1:{port}/{name}",
+        database_url=admin.replace("/postgres?", f"/{name}?"),
         kafka_bootstrap_servers=bootstrap,
     )
     db = Postgres(settings, migrations_dir=tmp_path, messaging=True)

@@ -35,7 +35,9 @@ def test_postgres_outage_is_reported_and_recovered_without_restarts(stack: Local
         i.id for i in stack.topology.instances() if "postgres" in SERVICE_DEPENDENCIES[i.service]
     ]
     before = _pids(stack)
-    stack.supervisor.stop("postgres")
+    members = [m.name for m in stack.topology.postgres_members()]
+    for member in members:
+        stack.supervisor.stop(member)
     try:
         _wait_for(lambda: all(code == 503 for code, _ in _ready_bodies(stack).values()), 15)
         started = time.monotonic()
@@ -49,7 +51,8 @@ def test_postgres_outage_is_reported_and_recovered_without_restarts(stack: Local
             if "redis" in SERVICE_DEPENDENCIES[instance_id.rsplit("-", 1)[0]]:
                 assert body["checks"]["redis"]["status"] == "up"
     finally:
-        stack.supervisor.start("postgres")
+        for member in members:
+            stack.supervisor.start(member)
     recovered_in = _wait_for(
         lambda: all(code == 200 for code, _ in _ready_bodies(stack).values()), 30
     )
@@ -75,12 +78,13 @@ def test_a_slow_link_to_postgres_keeps_every_instance_in_the_gateway(stack: Loca
     """500 ms on every answer from Postgres (Toxiproxy): every instance still answers
     its readiness check within Consul's 1 s, so none leaves the gateway, and the catalog
     keeps answering (slowly, or a fast 503 when a pool is exhausted), never all 503s."""
-    from shopctl.toxiproxy import Toxiproxy
+    from shopctl.toxiproxy import Toxiproxy, proxy_names
 
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
     product = httpx.get(f"{gateway}/products?limit=1", timeout=5).json()["items"][0]["id"]
     with Toxiproxy(f"http://127.0.0.1:{stack.settings['TOXIPROXY_PORT']}") as proxy:
-        proxy.add_toxic("postgres", "latency", {"latency": 500})
+        for name in proxy_names(stack.topology, "postgres"):
+            proxy.add_toxic(name, "latency", {"latency": 500})
         try:
             time.sleep(5)  # two of Consul's checks, every 2 s
             bodies = _ready_bodies(stack)

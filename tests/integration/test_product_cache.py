@@ -113,7 +113,7 @@ class OvertakenCache(ProductCache):
 
 @pytest.fixture
 async def cart_db(stack: LocalStack) -> AsyncIterator[Postgres]:
-    url = database_url("cart", "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+    url = database_url("cart", stack.topology.postgres_addresses())
     db = Postgres(CartSettings(database_url=url), migrations_dir=CART_DIR / "migrations")
     await db.start()
     async with asyncio.timeout(10):

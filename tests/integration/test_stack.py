@@ -82,7 +82,7 @@ def test_prometheus_scrapes_every_instance(stack: LocalStack) -> None:
 
 
 def _connect(stack: LocalStack, service: str) -> psycopg.Connection:
-    return psycopg.connect(database_url(service, "127.0.0.1", int(stack.settings["POSTGRES_PORT"])))
+    return psycopg.connect(database_url(service, stack.topology.postgres_addresses()))
 
 
 def test_each_service_has_its_own_migrated_database(stack: LocalStack) -> None:
@@ -95,7 +95,7 @@ def test_each_service_has_its_own_migrated_database(stack: LocalStack) -> None:
 
 
 async def test_migrations_apply_once_and_refuse_edits(stack: LocalStack, tmp_path: Path) -> None:
-    dsn = database_url("cart", "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+    dsn = database_url("cart", stack.topology.postgres_addresses())
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute("DROP SCHEMA IF EXISTS migtest CASCADE")
         await conn.execute("CREATE SCHEMA migtest")

@@ -38,7 +38,7 @@ def failing(stack: LocalStack) -> set[str]:
 
 
 def dsn(stack: LocalStack, service: str) -> str:
-    return database_url(service, "127.0.0.1", int(stack.settings["POSTGRES_PORT"]))
+    return database_url(service, stack.topology.postgres_addresses())
 
 
 def broken_by(stack: LocalStack, service: str, breaks: str, mends: str) -> Callable[[], set[str]]:

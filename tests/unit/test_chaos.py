@@ -216,7 +216,8 @@ def test_a_dependency_loss_allows_only_fast_503s_with_retry_after() -> None:
 def _failover_journal(resumed: float | None, rejoined: float | None) -> dict[str, Any]:
     kill = {"killed": "consul-1", "writes_resumed_s": resumed, "writes_refused": 11,
             "new_leader": "consul-2"}  # fmt: skip
-    back = {"returned": [{"name": "consul-1", "rejoined_s": rejoined}]}
+    following = ["consul-3"] if rejoined is None else ["consul-1", "consul-3"]
+    back = {"returned": [{"name": "consul-1", "rejoined_s": rejoined}], "following": following}
     return {"run": [{"output": kill}, {"output": None}, {"output": back}]}
 
 
@@ -244,8 +245,25 @@ def test_a_slow_failover_or_an_old_leader_not_following_fails() -> None:
     assert judge_failover(Expectation(), *failover_of(_failover_journal(None, None))) == []
 
 
+def test_a_postgres_primary_its_patroni_restarted_counts_as_following_only_if_it_follows() -> None:
+    said = Expectation.of(experiments()["kill-postgres-primary"])
+    assert said.writes_resume_within_s == 15
+    kill = {"killed": "postgres-1", "writes_resumed_s": 4.2, "writes_refused": 30,
+            "new_leader": "postgres-2"}  # fmt: skip
+    rejoined = {
+        "run": [{"output": kill}, {"output": {"returned": [], "following": ["postgres-1"]}}]
+    }
+    assert judge_failover(said, *failover_of(rejoined)) == []
+    assert describe_failover(*failover_of(rejoined)) == (
+        "postgres-1 killed: writes again after 4.2 s (30 refused), postgres-2 leads; "
+        "postgres-1 back as a follower by itself"
+    )
+    away = {"run": [{"output": kill}, {"output": {"returned": [], "following": []}}]}
+    assert judge_failover(said, *failover_of(away)) == ["postgres-1 did not rejoin as a follower"]
+
+
 def test_the_failover_experiments_are_the_ones_that_need_copies() -> None:
     from shopctl.chaos.run import needs_copies
 
     found = {name for name, e in experiments().items() if needs_copies(e)}
-    assert found == {"kill-consul-leader", "kill-kafka-leader"}
+    assert found == {"kill-consul-leader", "kill-kafka-leader", "kill-postgres-primary"}

@@ -4,6 +4,7 @@ renders, and the Dockerfiles (services, gateway) must pass hadolint."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -29,15 +30,18 @@ from shopctl.topology import (
     KAFKA_MIN_INSYNC,
     KAFKA_NODES,
     KAFKA_TOPICS,
+    POSTGRES_MEMBERS,
     ROOT,
     SERVICES,
     Topology,
 )
+from shopctl.toxiproxy import proxies_json
 
 CONSUL_SERVER_NAMES = [f"consul-{n}" for n in range(1, CONSUL_SERVERS + 1)]
 KAFKA_NODE_NAMES = [f"kafka-{n}" for n in range(1, KAFKA_NODES + 1)]
+POSTGRES_MEMBER_NAMES = [f"postgres-{n}" for n in range(1, POSTGRES_MEMBERS + 1)]
 INFRA_SERVICES = {
-    "postgres",
+    *POSTGRES_MEMBER_NAMES,
     "redis",
     "gateway",
     "prometheus",
@@ -46,38 +50,43 @@ INFRA_SERVICES = {
     "toxiproxy",
 }
 INFRA_SERVICES |= {*CONSUL_SERVER_NAMES, *KAFKA_NODE_NAMES}
-EXPORTERS = {"postgres-exporter", "redis-exporter", "node-exporter", "nginx-exporter"}
+EXPORTERS = {"redis-exporter", "node-exporter", "nginx-exporter"}
+EXPORTERS |= {f"postgres-exporter-{n}" for n in range(1, POSTGRES_MEMBERS + 1)}
 INFRA_SERVICES |= {"alertmanager", *EXPORTERS}
 # Images built FROM scratch have no program inside to run a healthcheck with; Prometheus's
 # `up` for their job is their health, and nothing may wait on them.
 SCRATCH_IMAGE_SERVICES = {"redis-exporter", "nginx-exporter"}
-ONE_SHOT_SERVICES = {"kafka-init"}
+ONE_SHOT_SERVICES = {"kafka-init", "postgres-init"}
 # Published host ports of each service -> the .env keys that set them. The gateway also
 # publishes Locust's web UI, which runs in its network namespace (profile `load`). Of the
-# Kafka nodes only the first is published: compose cannot add n - 1 to KAFKA_PORT.
+# Kafka nodes and Postgres members only the first is published: compose cannot add n - 1
+# to a port.
 PUBLISHED_PORTS = {
     "gateway": ("GATEWAY_PORT", "LOCUST_WEB_PORT"),
     "prometheus": ("PROMETHEUS_PORT",),
     "alertmanager": ("ALERTMANAGER_PORT",),
     "grafana": ("GRAFANA_PORT",),
-    "postgres": ("POSTGRES_PORT",),
+    "postgres-1": ("POSTGRES_PORT",),
     "redis": ("REDIS_PORT",),
     "kafka-1": ("KAFKA_PORT",),
     "consul-1": ("CONSUL_HTTP_PORT",),
     "toxiproxy": ("TOXIPROXY_PORT",),
 }
-STATEFUL_SERVICES = {"postgres", "redis", "prometheus", "grafana", "alertmanager"}
-STATEFUL_SERVICES |= {*CONSUL_SERVER_NAMES, *KAFKA_NODE_NAMES}
+STATEFUL_SERVICES = {"redis", "prometheus", "grafana", "alertmanager"}
+STATEFUL_SERVICES |= {*CONSUL_SERVER_NAMES, *KAFKA_NODE_NAMES, *POSTGRES_MEMBER_NAMES}
 GATEWAY_DOCKERFILE = ROOT / "infra" / "nginx" / "Dockerfile"
 PSP_DOCKERFILE = ROOT / "infra" / "psp" / "Dockerfile"
 KAFKA_DOCKERFILE = ROOT / "infra" / "kafka" / "Dockerfile"
-# Files rendered by write_docker_configs and where docker-compose.yml mounts them.
+POSTGRES_DOCKERFILE = ROOT / "infra" / "postgres" / "Dockerfile"
+# Files rendered by write_docker_configs (under .run/docker) and where docker-compose.yml
+# mounts them.
 RENDERED_MOUNTS = {
     "nginx.conf": ("gateway", "/etc/nginx/nginx.conf"),
     "upstreams.ctmpl": ("gateway", "/etc/consul-template/upstreams.ctmpl"),
     "consul-template.hcl": ("gateway", "/etc/consul-template/gateway.hcl"),
     "prometheus.yml": ("prometheus", "/etc/prometheus/prometheus.yml"),
-    "databases.sql": ("postgres", "/docker-entrypoint-initdb.d/10-databases.sql"),
+    "databases.sql": ("postgres-init", "/databases.sql"),
+    **{f"{name}/patroni.yml": (name, "/etc/patroni/patroni.yml") for name in POSTGRES_MEMBER_NAMES},
     "toxiproxy.json": ("toxiproxy", "/config/proxies.json"),
 }
 # The limits are ceilings above what each part uses (a Kafka node ~430 MiB RSS under its
@@ -292,7 +301,7 @@ def test_instances_wait_for_the_infrastructure_they_use(
 ) -> None:
     for instance in topology.instances():
         depends_on = services[instance.id].get("depends_on") or {}
-        wanted = {"postgres", "redis", *CONSUL_SERVER_NAMES}
+        wanted = {"postgres-init", "redis", *CONSUL_SERVER_NAMES}
         if "KAFKA_BOOTSTRAP_SERVERS" in topology.instance_env(instance):
             wanted |= {*KAFKA_NODE_NAMES, "kafka-init"}
         assert wanted <= depends_on.keys(), instance.id
@@ -366,7 +375,9 @@ def test_kafka_init_creates_the_topology_topics(services: dict[str, dict[str, An
 def test_compose_mounts_every_rendered_config(
     services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
 ) -> None:
-    rendered = {path.name for path in write_docker_configs(topology, tmp_path)}
+    rendered = {
+        str(path.relative_to(tmp_path)) for path in write_docker_configs(topology, tmp_path)
+    }
     assert rendered == RENDERED_MOUNTS.keys()
     for filename, (service, target) in RENDERED_MOUNTS.items():
         mounts = _bind_mounts(services[service])
@@ -743,7 +754,7 @@ def test_monitoring_images_are_the_versions_local_mode_runs(
     images = {
         "prometheus": "PROMETHEUS_IMAGE",
         "alertmanager": "ALERTMANAGER_IMAGE",
-        "postgres-exporter": "POSTGRES_EXPORTER_IMAGE",
+        **{f"postgres-exporter-{n}": "POSTGRES_EXPORTER_IMAGE" for n in (1, 2)},
         "redis-exporter": "REDIS_EXPORTER_IMAGE",
         "node-exporter": "NODE_EXPORTER_IMAGE",
         "nginx-exporter": "NGINX_EXPORTER_IMAGE",
@@ -870,3 +881,38 @@ def test_every_process_an_experiment_acts_on_is_a_compose_service_or_local_only(
         for activity in [*experiment["method"], *experiment.get("rollbacks", [])]:
             for target in activity["provider"].get("arguments", {}).get("targets", []):
                 assert target in services or target in LOCAL_ONLY, f"{name}: {target}"
+
+
+@pytest.mark.unit
+def test_postgres_members_run_patroni_from_one_image_with_their_own_configuration(
+    services: dict[str, dict[str, Any]], topology: Topology, tmp_path: Path
+) -> None:
+    hadolint([POSTGRES_DOCKERFILE])
+    text = POSTGRES_DOCKERFILE.read_text()
+    for key in ("POSTGRES_IMAGE", "PATRONI_VERSION"):
+        defaults = re.findall(rf"^ARG {key}=(\S+)$", text, flags=re.MULTILINE)
+        assert defaults == [topology.settings[key]], f"ARG {key} default: {defaults}"
+        for name in POSTGRES_MEMBER_NAMES:
+            assert services[name]["build"]["args"][key] == topology.settings[key], name
+    assert len({services[name]["image"] for name in POSTGRES_MEMBER_NAMES}) == 1
+    write_docker_configs(topology, tmp_path)
+    for member in topology.postgres_members():
+        config = yaml.safe_load((tmp_path / member.name / "patroni.yml").read_text())
+        assert config["name"] == member.name
+        assert config["consul"]["host"] == "consul:8500"
+        assert config["postgresql"]["connect_address"] == f"{member.name}:5432"
+        assert config["bootstrap"]["dcs"]["synchronous_mode"] is True
+    # The init job and the exporter reach every member; the services go through Toxiproxy.
+    init = " ".join(services["postgres-init"]["command"])
+    for name in POSTGRES_MEMBER_NAMES:
+        assert f"{name}:5432" in init, name
+    # An exporter per member, each scraped as the member it watches.
+    scraped = {job.name: job.targets for job in render.scrape_jobs(topology)}["postgres"]
+    for (exporter, member, port), target in zip(
+        topology.postgres_exporters(), scraped, strict=True
+    ):
+        dsn = services[exporter]["environment"]["DATA_SOURCE_NAME"]
+        assert f"@{member}:5432/" in dsn and target == (f"{exporter}:{port}", member)
+    proxies = {p["name"]: p for p in json.loads(proxies_json(topology))}
+    for name in POSTGRES_MEMBER_NAMES:
+        assert proxies[name]["upstream"] == f"{name}:5432"

@@ -43,7 +43,10 @@ def test_every_instance_gets_its_own_database_and_only_its_dependencies() -> Non
     t = topology()
     for instance in t.instances():
         env = t.instance_env(instance)
-        assert env["DATABASE_URL"].endswith(f"/{instance.service}")
+        url = env["DATABASE_URL"]
+        # Its own database, on whichever member takes writes (every member is named).
+        assert url.endswith(f"/{instance.service}?target_session_attrs=read-write")
+        assert url.count(",") == len(t.postgres_members()) - 1 == 1
         assert env["INSTANCE_ID"] == instance.id
         assert ("KAFKA_BOOTSTRAP_SERVERS" in env) == (instance.service in ("orders", "payments"))
 
@@ -53,7 +56,7 @@ def test_docker_mode_uses_the_same_variable_names() -> None:
     for a, b in zip(local.instances(), docker.instances(), strict=True):
         assert local.instance_env(a).keys() == docker.instance_env(b).keys()
     assert docker.instance_env(docker.instances("auth")[0])["DATABASE_URL"].startswith(
-        "postgresql://auth:auth@toxiproxy:5432/"
+        "postgresql://auth:auth@toxiproxy:5432,toxiproxy:5433/"
     )
 
 

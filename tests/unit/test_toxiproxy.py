@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shopctl import render
-from shopctl.topology import KAFKA_MIN_INSYNC, KAFKA_NODES, ROOT, Topology
+from shopctl.topology import KAFKA_MIN_INSYNC, KAFKA_NODES, POSTGRES_MEMBERS, ROOT, Topology
 from shopctl.toxiproxy import proxies
 
 pytestmark = pytest.mark.unit
@@ -20,7 +20,8 @@ def _dependency_addresses(env: dict[str, str]) -> set[str]:
     found = set()
     for key in ("DATABASE_URL", "REDIS_URL", "PSP_URL"):
         if key in env:
-            found.add(urlsplit(env[key]).netloc.rsplit("@", 1)[-1])
+            # A multi-host URL (Postgres) names several, comma-separated.
+            found |= set(urlsplit(env[key]).netloc.rsplit("@", 1)[-1].split(","))
     if "KAFKA_BOOTSTRAP_SERVERS" in env:
         found |= set(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))
     return found
@@ -43,7 +44,8 @@ def test_every_dependency_address_a_service_gets_is_a_proxy(mode: str) -> None:
     host = "127.0.0.1" if mode == "local" else "toxiproxy"
     listening = {f"{host}:{p['listen'].rsplit(':', 1)[1]}" for p in proxies(topology)}
     kafka = [f"kafka-{n}" for n in range(1, KAFKA_NODES + 1)]
-    assert [p["name"] for p in proxies(topology)] == ["postgres", "redis", *kafka, "psp"]
+    postgres = [f"postgres-{n}" for n in range(1, POSTGRES_MEMBERS + 1)]
+    assert [p["name"] for p in proxies(topology)] == [*postgres, "redis", *kafka, "psp"]
     assert len(listening) == len(proxies(topology)), "two proxies listen on one port"
     for instance in topology.instances():
         addresses = _dependency_addresses(topology.instance_env(instance))
@@ -52,6 +54,9 @@ def test_every_dependency_address_a_service_gets_is_a_proxy(mode: str) -> None:
             # Any node bootstraps a client, and each node's proxy is one of them.
             bootstrap = topology.instance_env(instance)["KAFKA_BOOTSTRAP_SERVERS"].split(",")
             assert len(bootstrap) == KAFKA_NODES, instance.id
+        # Every Postgres member's proxy: libpq picks the one that takes writes.
+        database = urlsplit(topology.instance_env(instance)["DATABASE_URL"])
+        assert len(database.netloc.split(",")) == POSTGRES_MEMBERS, instance.id
 
 
 def test_local_proxies_forward_to_the_real_ports_and_each_kafka_node_advertises_its_own() -> None:
@@ -60,7 +65,10 @@ def test_local_proxies_forward_to_the_real_ports_and_each_kafka_node_advertises_
     upstreams = {p["name"]: p["upstream"] for p in proxies(topology)}
     listens = {p["name"]: p["listen"] for p in proxies(topology)}
     assert upstreams == {
-        "postgres": f"127.0.0.1:{s['POSTGRES_PORT']}",
+        **{
+            f"postgres-{n}": f"127.0.0.1:{s.port('POSTGRES_PORT') + n - 1}"
+            for n in range(1, POSTGRES_MEMBERS + 1)
+        },
         "redis": f"127.0.0.1:{s['REDIS_PORT']}",
         **{
             f"kafka-{n}": f"127.0.0.1:{s.port('KAFKA_PROXIED_PORT') + n - 1}"
