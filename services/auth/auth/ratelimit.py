@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from auth.config import AuthSettings
 from auth.errors import TooManyAttempts
 from kit import DependencyUnavailable
+from kit.redis import RedisClient
 
 log = logging.getLogger("auth.ratelimit")
 
@@ -34,7 +34,7 @@ return 0
 
 
 class LoginLimiter:
-    def __init__(self, redis: Redis, settings: AuthSettings) -> None:
+    def __init__(self, redis: RedisClient, settings: AuthSettings) -> None:
         self.redis = redis
         self.settings = settings
         self._give_back = redis.register_script(GIVE_BACK)

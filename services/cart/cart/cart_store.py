@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kit import DependencyUnavailable
+from kit.redis import RedisClient
 
 
 @asynccontextmanager
@@ -40,7 +40,7 @@ return redis.call('HGETALL', KEYS[1])
 
 
 class CartStore:
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self._lines = redis.register_script(_LINES)

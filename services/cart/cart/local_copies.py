@@ -20,10 +20,10 @@ import logging
 import time
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from cart.schemas import Product
+from kit.redis import RedisClient
 
 log = logging.getLogger("cart.cache")
 
@@ -34,7 +34,7 @@ RESUBSCRIBE_SECONDS = 1.0
 
 
 class LocalCopies:
-    def __init__(self, redis: Redis, *, ttl_seconds: float) -> None:
+    def __init__(self, redis: RedisClient, *, ttl_seconds: float) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.generation = 0

@@ -29,11 +29,11 @@ from types import MappingProxyType
 from typing import Any
 
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from cart.local_copies import EVICTIONS_CHANNEL, LocalCopies
 from cart.schemas import Product
+from kit.redis import RedisClient
 
 log = logging.getLogger("cart.cache")
 
@@ -68,7 +68,9 @@ _leases: ContextVar[MappingProxyType[str, str]] = ContextVar(
 
 
 class ProductCache:
-    def __init__(self, redis: Redis, *, ttl_seconds: int, local: LocalCopies | None = None) -> None:
+    def __init__(
+        self, redis: RedisClient, *, ttl_seconds: int, local: LocalCopies | None = None
+    ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.local = local
