@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 
 from kit import DependencyUnavailable
 from kit.redis import RedisClient
+from kit.redis_script import LuaScript
 
 
 @asynccontextmanager
@@ -43,9 +44,9 @@ class CartStore:
     def __init__(self, redis: RedisClient, *, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
-        self._lines = redis.register_script(_LINES)
-        self._set = redis.register_script(_SET)
-        self._remove = redis.register_script(_REMOVE)
+        self._lines = LuaScript(redis, _LINES)
+        self._set = LuaScript(redis, _SET)
+        self._remove = LuaScript(redis, _REMOVE)
 
     @staticmethod
     def _key(user_id: str) -> str:

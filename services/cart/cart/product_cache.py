@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from cart.local_copies import EVICTIONS_CHANNEL, LocalCopies
 from cart.schemas import Product
 from kit.redis import RedisClient
+from kit.redis_script import LuaScript
 
 log = logging.getLogger("cart.cache")
 
@@ -74,7 +75,7 @@ class ProductCache:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.local = local
-        self._fill = redis.register_script(FILL_IF_LEASED)
+        self._fill = LuaScript(redis, FILL_IF_LEASED)
 
     @staticmethod
     def _key(product_id: str) -> str:
