@@ -126,12 +126,15 @@ def local_programs(topology: Topology, run: Path, pg_dir: Path, bins: Binaries) 
     infra = [
         *consul_programs(topology, run, bins),
         *postgres_programs(topology, pg_dir, bins),
-        Program(
-            "redis",
-            f"{bins.redis_server} {run / 'redis/redis.conf'}",
-            run / "redis",
-            10,
-            "infra",
+        *(
+            Program(
+                node.name,
+                f"{bins.redis_server} {run / 'redis' / node.name / 'redis.conf'}",
+                run / "redis" / node.name,
+                10,
+                "infra",
+            )
+            for node in topology.redis_nodes()
         ),
         *kafka_programs(topology, run, bins),
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from shopctl import redis_cluster
 from shopctl.progress import StackError, say
 from shopctl.topology import PROXIED, PostgresMember, Settings, Topology
 from shopctl.toxiproxy import proxy_names
@@ -36,18 +37,6 @@ def _patroni_member(member: PostgresMember) -> bool:
     """Patroni answers 200 on /health while its Postgres server runs, as primary or
     replica."""
     return _http_ok(f"http://{member.host}:{member.api_port}/health")
-
-
-def _redis(settings: Settings) -> bool:
-    import redis
-
-    if not _tcp_open(settings["REDIS_PORT"]):
-        return False
-    try:
-        with redis.Redis(port=int(settings["REDIS_PORT"]), socket_timeout=1) as client:
-            return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 def _kafka(address: str) -> bool:
@@ -93,7 +82,7 @@ def infra_checks(settings: Settings) -> dict[str, bool]:
         **{server.name: _consul(server.http_port) for server in servers},
         "toxiproxy": _toxiproxy(settings),
         **{m.name: _patroni_member(m) for m in topology.postgres_members()},
-        "redis": _redis(settings),
+        **{n.name: redis_cluster.answers(n) for n in topology.redis_nodes()},
         **{n.name: _kafka(f"{n.host}:{n.port}") for n in topology.kafka_nodes()},
         "psp": _http_ok(f"http://127.0.0.1:{settings['PSP_PORT']}/health"),
     }

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shopctl.topology import CONSUL_SERVERS, ROOT, SERVICES, PostgresMember, Topology
+from shopctl.topology import (
+    CONSUL_SERVERS,
+    ROOT,
+    SERVICES,
+    PostgresMember,
+    RedisNode,
+    Topology,
+)
 from shopctl.toxiproxy import proxies_json
 
 INFRA = ROOT / "infra"
@@ -186,6 +193,17 @@ def patroni_yml(
     )
 
 
+def redis_conf(topology: Topology, node: RedisNode, data_dir: Path) -> str:
+    local = topology.mode == "local"
+    return templates.get_template("redis/redis.conf.j2").render(
+        bind="127.0.0.1" if local else "0.0.0.0",
+        port=node.port,
+        bus_port=node.bus_port,
+        data_dir=data_dir,
+        announce_host=None if local else node.host,
+    )
+
+
 def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
     """The files docker-compose.yml mounts, rendered for Docker mode."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +214,10 @@ def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
         out_dir / "prometheus.yml": prometheus_yml(topology),
         out_dir / "databases.sql": databases_sql(),
         out_dir / "toxiproxy.json": proxies_json(topology),
+        **{
+            out_dir / node.name / "redis.conf": redis_conf(topology, node, Path("/data"))
+            for node in topology.redis_nodes()
+        },
         **{
             out_dir / member.name / "patroni.yml": patroni_yml(
                 topology, member, DOCKER_PATRONI_HOME

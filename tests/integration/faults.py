@@ -102,3 +102,11 @@ def wait_for(predicate: Any, timeout: float, what: str) -> float:
         assert time.monotonic() - started < timeout, f"{what}: not within {timeout}s"
         time.sleep(0.2)
     return time.monotonic() - started
+
+
+def redis_cluster_client(stack: LocalStack) -> Any:
+    """A cluster client on the nodes' own addresses (not through Toxiproxy)."""
+    from redis.cluster import ClusterNode, RedisCluster
+
+    nodes = [ClusterNode(n.host, n.port) for n in stack.topology.redis_nodes()]
+    return RedisCluster(startup_nodes=nodes, decode_responses=True, socket_timeout=2)

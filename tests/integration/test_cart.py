@@ -258,7 +258,9 @@ def test_redis_down_products_still_read_carts_answer_503(
     stack: LocalStack, gw: httpx.Client
 ) -> None:
     user = customer(gw)
-    stack.supervisor.stop("redis")
+    nodes = [node.name for node in stack.topology.redis_nodes()]
+    for node in nodes:
+        stack.supervisor.stop(node)
     try:
         product = gw.get("/products/oak-desk")
         assert product.status_code == 200 and product.json()["id"] == "oak-desk"
@@ -271,6 +273,7 @@ def test_redis_down_products_still_read_carts_answer_503(
         assert refused.headers["retry-after"]
         assert refused.json()["dependency"] == "redis"
     finally:
-        stack.supervisor.start("redis")
+        for node in nodes:
+            stack.supervisor.start(node)
     # Leave the stack whole, and routed again, for the tests that follow.
     stack.wait_ready()

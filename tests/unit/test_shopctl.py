@@ -5,7 +5,7 @@ import pytest
 
 from kit.migrations import MigrationError, load_migrations
 from shopctl import render
-from shopctl.ports import INFRA_PORT_VARS, check_ports_free, stack_ports
+from shopctl.ports import INFRA_PORT_VARS, check_ports_distinct, check_ports_free, stack_ports
 from shopctl.progress import StackError
 from shopctl.supervisor import Program, render_config
 from shopctl.topology import (
@@ -125,9 +125,15 @@ def test_a_taken_port_is_named_with_its_variable() -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        t = topology(REDIS_PORT=str(port))
-        with pytest.raises(StackError, match=rf"port {port} \(REDIS_PORT\)"):
+        t = topology(PROMETHEUS_PORT=str(port))
+        with pytest.raises(StackError, match=rf"port {port} \(PROMETHEUS_PORT\)"):
             check_ports_free(t)
+
+
+def test_a_port_past_65535_is_refused_with_its_variable() -> None:
+    # Redis node n's bus listens on REDIS_BUS_PORT + n - 1.
+    with pytest.raises(StackError, match=r"port 65536 \(REDIS_BUS_PORT\) is past 65535"):
+        check_ports_distinct(topology(REDIS_BUS_PORT="65531"))
 
 
 def test_two_variables_on_one_port_are_refused() -> None:
