@@ -17,7 +17,6 @@ import pytest
 from auth.config import AuthSettings
 from shopctl.local import LocalStack
 from shopctl.topology import database_url
-from tests.integration.faults import redis_cluster_client
 
 pytestmark = pytest.mark.integration
 
@@ -268,6 +267,8 @@ def test_repeated_failed_logins_for_one_account_get_429(gw: httpx.Client) -> Non
 
 
 def test_one_address_spraying_accounts_gets_429(stack: LocalStack, gw: httpx.Client) -> None:
+    from tests.integration.faults import redis_cluster_client  # faults imports this module
+
     store = redis_cluster_client(stack)
     try:
         codes = [

@@ -141,11 +141,17 @@ class ClusterClient(RedisCluster):
             self._initialize = False
             return self
         # redis-py raises RedisClusterException, not a RedisError, when no node gives
-        # it a slot map (every node down).
+        # it a slot map (every node down). A cluster not formed yet (the stack starting)
+        # answers with no slots at all: redis-py then replaces its startup nodes with the
+        # nodes of that empty map, i.e. none, and fails on an IndexError; with the
+        # configured nodes put back, the next call asks them again.
+        startup = dict(self.nodes_manager.startup_nodes)
         try:
             await super().initialize(additional_startup_nodes_info, last_failed_node_name)
-        except RedisClusterException as exc:
-            raise RedisConnectionError(f"no Redis Cluster node answers: {exc}") from exc
+        except (RedisClusterException, IndexError) as exc:
+            self.nodes_manager.startup_nodes.update(startup)
+            self._initialize = True
+            raise RedisConnectionError(f"no Redis Cluster node serves slots: {exc!r}") from exc
         self.refreshed_at = time.monotonic()
         return self
 

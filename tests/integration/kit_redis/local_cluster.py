@@ -78,9 +78,16 @@ class LocalRedisCluster:
     # -- processes -----------------------------------------------------------------
 
     def start(self) -> None:
+        self.start_nodes()
+        self.form()
+
+    def start_nodes(self) -> None:
+        """Every node up, each on its own: no cluster yet."""
         for node in self.nodes:
             node.folder.mkdir(parents=True, exist_ok=True)
             self.start_node(node.port)
+
+    def form(self) -> None:
         subprocess.run(
             ["/usr/bin/redis-cli", "--cluster", "create",
              *(f"127.0.0.1:{node.port}" for node in self.nodes),

@@ -227,3 +227,26 @@ async def test_a_cluster_that_does_not_answer_costs_a_fast_503(nodes: str) -> No
     # Asking three silent nodes one after another would take 3 x 0.3 s, and the calls
     # would queue behind each other's attempt; the deadline (2 x 0.3 s) bounds them all.
     assert took < 2 * timeout + 0.3, took
+
+
+async def test_a_client_made_before_the_cluster_is_formed_uses_it_once_it_is(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The stack starts its services while shopctl forms the cluster: the nodes answer,
+    with no slots yet. The client fails fast meanwhile, and keeps the nodes it was given
+    (redis-py, given an empty slot map, would forget them for good)."""
+    late = LocalRedisCluster(tmp_path_factory.mktemp("late-cluster"))
+    try:
+        late.start_nodes()
+        component = Redis(
+            CartSettings(redis_cluster_nodes=late.startup_nodes, redis_address_map=late.address_map)
+        )
+        store = CartStore(component.client, ttl_seconds=60)
+        with pytest.raises(DependencyUnavailable):
+            await store.lines("early")
+        late.form()
+        await store.set_quantity("later", "oak-chair", 1)
+        assert await store.lines("later") == {"oak-chair": 1}
+        await component.stop()
+    finally:
+        late.stop()
