@@ -73,7 +73,7 @@ def complete(nodes: list[RedisNode]) -> bool:
         return False
     found = view(nodes)
     primaries = {name for name, node in found.items() if node.primary and node.slots}
-    replicas = [node.primary_of for node in found.values() if not node.primary]
+    replicas = [str(node.primary_of) for node in found.values() if not node.primary]
     if len(found) != len(nodes):
         return False
     return len(primaries) == 1 if len(nodes) == 1 else sorted(replicas) == sorted(primaries)
