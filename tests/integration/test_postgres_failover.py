@@ -6,9 +6,7 @@ and the old primary comes back as a replica of the new one."""
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
 import httpx
 import psycopg
@@ -20,6 +18,7 @@ from shopctl.chaos.target import Target, use
 from shopctl.clusters import Postgres
 from shopctl.local import LocalStack
 from shopctl.verify import check_all
+from tests.integration.faults import Repeating
 from tests.integration.test_checkout import checkout, shopper, wait_status
 
 pytestmark = pytest.mark.integration
@@ -43,46 +42,36 @@ def test_the_primary_streams_to_a_synchronous_replica(stack: LocalStack) -> None
     assert _replication(stack) == [(replica, "streaming", "sync")]
 
 
-class Checkouts:
-    """Shoppers checking out one after another in a thread, as a user would: what the
-    gateway answered to each, and the orders it acknowledged."""
+class Checkouts(Repeating):
+    """Shoppers checking out one after another, as a user would: what the gateway
+    answered to each, and the orders it acknowledged."""
 
     def __init__(self, gw: httpx.Client, users: list[dict[str, str]]) -> None:
+        super().__init__(self._one)
         self.gw, self.users = gw, users
         self.acknowledged: dict[str, dict[str, str]] = {}
         self.refused: list[tuple[int, str | None, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._next = 0
 
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            user = self.users[n % len(self.users)]
-            n += 1
-            started = time.monotonic()
-            try:
-                # A checkout empties the cart: each one fills it again first (the cart
-                # checks the stock in Postgres, so that may be refused too).
-                answer = self.gw.put("/cart/items/oak-chair", json={"quantity": 1}, headers=user)
-                if answer.status_code == 200:
-                    answer = checkout(self.gw, user, "tok_visa")
-            except httpx.HTTPError as error:
-                self.refused.append((0, type(error).__name__, time.monotonic() - started))
-                continue
-            if answer.status_code == 202:
-                self.acknowledged[answer.json()["id"]] = user
-            else:
-                retry = answer.headers.get("retry-after")
-                self.refused.append((answer.status_code, retry, time.monotonic() - started))
-                time.sleep(0.2)
-
-    def __enter__(self) -> Checkouts:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def _one(self) -> None:
+        user = self.users[self._next % len(self.users)]
+        self._next += 1
+        started = time.monotonic()
+        try:
+            # A checkout empties the cart: each one fills it again first (the cart checks
+            # the stock in Postgres, so that may be refused too).
+            answer = self.gw.put("/cart/items/oak-chair", json={"quantity": 1}, headers=user)
+            if answer.status_code == 200:
+                answer = checkout(self.gw, user, "tok_visa")
+        except httpx.HTTPError as error:
+            self.refused.append((0, type(error).__name__, time.monotonic() - started))
+            return
+        if answer.status_code == 202:
+            self.acknowledged[answer.json()["id"]] = user
+        else:
+            retry = answer.headers.get("retry-after")
+            self.refused.append((answer.status_code, retry, time.monotonic() - started))
+            time.sleep(0.2)
 
 
 def test_the_primary_dies_writes_resume_nothing_acknowledged_is_lost_and_it_rejoins(

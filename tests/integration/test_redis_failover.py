@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from shopctl.chaos import failover
 from shopctl.chaos.target import Target, use
 from shopctl.clusters import RedisShard
 from shopctl.local import LocalStack
+from tests.integration.faults import Repeating
 from tests.integration.test_cart import customer
 
 pytestmark = pytest.mark.integration
@@ -75,37 +75,25 @@ def _on_replica(stack: LocalStack, replica: str, key: str) -> bool:
         return bool(client.exists(key))
 
 
-class Readers:
-    """Each shopper reads their cart over and over in a thread: every answer that was not
-    a 200, with how long it took."""
+class Readers(Repeating):
+    """Each shopper reads their cart over and over: every answer that was not a 200,
+    with how long it took."""
 
     def __init__(self, gw: httpx.Client, users: list[Any]) -> None:
+        super().__init__(self._round)
         self.gw, self.users = gw, users
         self.failed: list[tuple[int, str | None, float]] = []
         self.read = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for user in self.users:
-                started = time.monotonic()
-                answer = self.gw.get("/cart", headers=user)
-                self.read += 1
-                if answer.status_code != 200:
-                    took = time.monotonic() - started
-                    self.failed.append(
-                        (answer.status_code, answer.headers.get("retry-after"), took)
-                    )
-            time.sleep(0.02)
-
-    def __enter__(self) -> Readers:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def _round(self) -> None:
+        for user in self.users:
+            started = time.monotonic()
+            answer = self.gw.get("/cart", headers=user)
+            self.read += 1
+            if answer.status_code != 200:
+                took = time.monotonic() - started
+                self.failed.append((answer.status_code, answer.headers.get("retry-after"), took))
+        time.sleep(0.02)
 
 
 def test_a_shard_primary_dies_its_replica_takes_over_and_the_other_shards_notice_nothing(
