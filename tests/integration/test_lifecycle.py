@@ -6,7 +6,8 @@ import pytest
 from shopctl.local import LocalStack
 from shopctl.patroni import member_home, postmaster_pid
 from shopctl.ports import listening, stack_ports
-from shopctl.status import process_tree, status_table
+from shopctl.processes import process_tree
+from shopctl.status import status_table
 
 pytestmark = pytest.mark.integration
 

@@ -123,8 +123,7 @@ def test_a_shard_primary_dies_its_replica_takes_over_and_the_other_shards_notice
     assert killed["new_leader"] == replica
     assert killed["writes_resumed_s"] is not None and killed["writes_resumed_s"] < 10
     assert unaffected.read > 0 and unaffected.failed == []
-    assert all(code == 503 and retry for code, retry, _ in affected.failed), affected.failed
-    assert all(took < 3 for _, _, took in affected.failed), affected.failed
+    assert [f for f in affected.failed if f[0] != 503 or not f[1] or f[2] >= 3] == []
     for user in victims:  # nothing lost with the primary
         cart = gw.get("/cart", headers=user)
         assert cart.status_code == 200, cart.text
