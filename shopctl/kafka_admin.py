@@ -5,6 +5,7 @@ commit. Every call is bounded by its timeout, whatever state the broker is in.""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from confluent_kafka import (
     ConsumerGroupState,
@@ -18,7 +19,14 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from kit.kafka import REQUEST_TIMEOUT_MS
 
 
+@cache
 def admin_client(bootstrap: str) -> AdminClient:
+    """One client per address for the life of the process. An AdminClient let go while
+    its futures are pending can be collected by a garbage collection that runs on
+    librdkafka's own callback thread, which destroys the client from that thread and
+    crashes the process (confluent-kafka-python#2129, librdkafka#4605): it took the
+    test session down in the middle of a flash sale, whose lag watch answers in a thread
+    while a readiness wait made a client every half second."""
     return AdminClient(
         {
             "bootstrap.servers": bootstrap,

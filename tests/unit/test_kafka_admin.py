@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shopctl.kafka_admin import stable_members
+from shopctl.kafka_admin import admin_client, stable_members
 
 pytestmark = pytest.mark.unit
 
@@ -22,3 +22,10 @@ class SilentAdmin:
 def test_a_group_whose_answer_never_comes_counts_zero_instead_of_raising() -> None:
     found = stable_members(SilentAdmin(), ["orders", "payments"], timeout=0.05)  # type: ignore[arg-type]
     assert found == {"orders": 0, "payments": 0}
+
+
+def test_each_address_has_one_client_for_the_life_of_the_process() -> None:
+    # A client made per call and let go with answers pending crashed the process.
+    first = admin_client("127.0.0.1:1")
+    assert admin_client("127.0.0.1:1") is first
+    assert admin_client("127.0.0.1:2") is not first
