@@ -109,6 +109,9 @@ class ScrapeJob:
     targets: list[tuple[str, str]]  # (address, the `instance` label it gets)
     metrics_path: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    # A multi-target exporter: each target is the thing to watch, passed to the
+    # exporter as `?target=`, and the scrape goes to this address.
+    exporter: str | None = None
 
 
 def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
@@ -138,7 +141,13 @@ def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
                 for name, member, port in topology.postgres_exporters()
             ],
         ),
-        ScrapeJob("redis", [(at("REDIS_EXPORTER_PORT", "redis-exporter", 9121), "redis")]),
+        # One exporter, asked for each node in turn, labelled with the node.
+        ScrapeJob(
+            "redis",
+            [(f"redis://{n.host}:{n.port}", n.name) for n in topology.redis_nodes()],
+            "/scrape",
+            exporter=at("REDIS_EXPORTER_PORT", "redis-exporter", 9121),
+        ),
         ScrapeJob(
             "kafka",
             [(f"{n.host}:{n.metrics_port}", n.name) for n in topology.kafka_nodes()],

@@ -720,12 +720,21 @@ def test_every_scrape_target_is_a_service_compose_runs(
         shared = (service.get("network_mode") or "").removeprefix("service:")
         if shared in services:
             hosts_of[shared].add(name)
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    exporters = {
+        job["job_name"]: rule["replacement"]
+        for job in config["scrape_configs"]
+        for rule in job.get("relabel_configs") or []
+        if rule.get("target_label") == "__address__"
+    }
     for job, targets in _static_targets(tmp_path).items():
         if job == "prometheus":
             continue
-        for address in targets:
-            host = address.rpartition(":")[0]
+        # A multi-target exporter's targets are what it watches; the scrape goes to it.
+        for address in [*targets, *([exporters[job]] if job in exporters else [])]:
+            host = address.removeprefix("redis://").rpartition(":")[0]
             assert host in services, f"job {job} scrapes {address}: no such service"
+    assert exporters["redis"] == "redis-exporter:9121"
     assert "nginx-exporter" in hosts_of["gateway"]
     assert services["nginx-exporter"]["network_mode"] == "service:gateway"
     # It reads stub_status over the gateway's loopback, where nginx.conf serves it.
