@@ -394,13 +394,18 @@ class Topology:
             for n in range(1, self.replicas + 1)
         ]
 
-    def consul_agents(self) -> list[str]:
-        """The Consul agents a service instance registers with, in order of preference.
+    def consul_agents(self, instance: Instance) -> list[str]:
+        """The Consul agents an instance registers with, in order of preference.
         Locally the host's agent alone, as in production: an instance registered with a
-        server instead would belong to that server's node, and fail with it."""
+        server instead would belong to that server's node, and fail with it. Docker mode
+        has no client agents, so each instance of a service starts at a different server:
+        a server's loss takes one instance's entry with it (until it registers with the
+        next), never every instance of a service."""
         if self.mode == "local":
             return [self.consul_address()]
-        return [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
+        servers = [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
+        first = (instance.index - 1) % CONSUL_SERVERS
+        return servers[first:] + servers[:first]
 
     def instance_env(self, instance: Instance) -> dict[str, str]:
         """Every environment variable an instance gets; the same names in both modes."""
@@ -413,7 +418,7 @@ class Topology:
             "HTTP_PORT": str(instance.port),
             "LOG_LEVEL": "INFO",
             "DATABASE_URL": database_url(instance.service, self.postgres_service_addresses()),
-            "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents()),
+            "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents(instance)),
             "SERVICE_ADDRESS": instance.host,
             # Whose X-Forwarded-For to believe (the client address behind the gateway):
             # loopback locally; in Docker only the gateway can reach an instance.

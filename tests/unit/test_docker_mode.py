@@ -952,3 +952,18 @@ def test_redis_nodes_announce_their_names_and_the_services_reach_each_through_it
         proxy = mapping[f"{name}:6379"]
         assert proxies[name]["upstream"] == f"{name}:6379"
         assert proxies[name]["listen"].rsplit(":", 1)[1] == proxy.rsplit(":", 1)[1]
+
+
+@pytest.mark.unit
+def test_no_consul_server_holds_every_instance_of_a_service(
+    services: dict[str, dict[str, Any]], topology: Topology
+) -> None:
+    # Docker mode has no client agents: an entry lives on the server it was made on and
+    # goes when that server goes, so a service's instances start at different servers.
+    for service in SERVICES:
+        first = {
+            services[i.id]["environment"]["CONSUL_HTTP_ADDRS"].split(",")[0]
+            for i in topology.instances()
+            if i.service == service
+        }
+        assert len(first) == min(int(topology.settings[f"{service.upper()}_INSTANCES"]), 3), service
