@@ -94,7 +94,7 @@ class Kafka:
 
     def _views(self) -> dict[str, tuple[int, int]]:
         """(leader id, epoch) as each answering node last wrote it."""
-        from shopctl.kafka_admin import admin_client, cluster_answers
+        from shopctl.kafka_admin import cluster_answers
 
         views = {}
         for node in self.nodes:
@@ -103,7 +103,7 @@ class Kafka:
                 found = json.loads(state.read_text())
             except (OSError, ValueError):
                 continue
-            if cluster_answers(admin_client(f"{node.host}:{node.port}"), timeout=1):
+            if cluster_answers(f"{node.host}:{node.port}", timeout=1):
                 views[node.name] = (int(found["leaderId"]), int(found["leaderEpoch"]))
         return views
 

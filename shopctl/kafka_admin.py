@@ -1,32 +1,86 @@
 """shopctl's questions to Kafka, through confluent-kafka's AdminClient: does the broker
 answer, are the saga's consumer groups stable, and how many records they have yet to
-commit. Every call is bounded by its timeout, whatever state the broker is in."""
+commit. Every call is bounded by its timeout, whatever state the broker is in.
+
+The AdminClient runs in a child process, never in the caller's. librdkafka aborts the
+process on its own assertions while brokers come and go (an admin request's reference
+count under a coordinator that died, confluentinc/librdkafka#4605), and destroys a client
+collected on its own thread (confluent-kafka-python#2129): both took the whole test
+session down in the middle of a Kafka experiment. Here such a crash costs one
+unanswered question, and the next question gets a fresh child."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from confluent_kafka import (
-    ConsumerGroupState,
-    ConsumerGroupTopicPartitions,
-    KafkaException,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._listoffsets import OffsetSpec
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 
-from kit.kafka import REQUEST_TIMEOUT_MS
+T = TypeVar("T")
+
+# What a child is given on top of a call's own timeout: its start (importing the client)
+# and the answer's way back.
+_MARGIN_S = 5.0
+
+
+class _Children:
+    """Two child processes (a lag watch may ask while a readiness wait does), made again
+    when one of them dies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, call: Callable[..., T], *args: Any) -> Future[T]:
+        with self._lock:
+            if self._pool is None:
+                # spawn: the caller has threads (a lag watch, librdkafka's own), and a
+                # forked copy of a process with threads can deadlock.
+                self._pool = ProcessPoolExecutor(2, multiprocessing.get_context("spawn"))
+            pool = self._pool
+        try:
+            return pool.submit(call, *args)
+        except BrokenProcessPool:
+            self._discard(pool)
+            raise
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def ask(self, call: Callable[..., T], *args: Any, timeout: float) -> T:
+        """`call(*args)` in a child; TimeoutError when no answer comes in time, whether
+        the child is slow or died."""
+        future = self.submit(call, *args)
+        try:
+            return future.result(timeout + _MARGIN_S)
+        except BrokenProcessPool as crash:
+            with self._lock:
+                pool = self._pool
+            if pool is not None:
+                self._discard(pool)
+            raise TimeoutError("the Kafka admin child process died") from crash
+
+
+_children = _Children()
 
 
 @cache
 def admin_client(bootstrap: str) -> AdminClient:
-    """One client per address for the life of the process. An AdminClient let go while
-    its futures are pending can be collected by a garbage collection that runs on
-    librdkafka's own callback thread, which destroys the client from that thread and
-    crashes the process (confluent-kafka-python#2129, librdkafka#4605): it took the
-    test session down in the middle of a flash sale, whose lag watch answers in a thread
-    while a readiness wait made a client every half second."""
+    """One client per address for the life of the (child) process: one let go while its
+    futures are pending can be collected on librdkafka's own thread."""
+    from confluent_kafka.admin import AdminClient
+
+    from kit.kafka import REQUEST_TIMEOUT_MS
+
     return AdminClient(
         {
             "bootstrap.servers": bootstrap,
@@ -38,20 +92,54 @@ def admin_client(bootstrap: str) -> AdminClient:
     )
 
 
-def cluster_answers(admin: AdminClient, timeout: float = 2.0) -> bool:
+def cluster_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+    """The broker(s) at `bootstrap` answer a metadata request."""
     try:
-        admin.list_topics(timeout=timeout)
+        return _children.ask(_cluster_answers, bootstrap, timeout, timeout=timeout)
+    except TimeoutError:
+        return False
+
+
+def stable_members(bootstrap: str, groups: Iterable[str], timeout: float = 3.0) -> dict[str, int]:
+    """Members of each group that is Stable; a group still forming, empty or unknown, or a
+    broker that does not answer, counts 0."""
+    names = list(groups)
+    try:
+        return _children.ask(_stable_members, bootstrap, names, timeout, timeout=timeout)
+    except TimeoutError:
+        return dict.fromkeys(names, 0)
+
+
+def uncommitted(bootstrap: str, groups: Iterable[str], timeout: float = 3.0) -> int:
+    """Records the groups have yet to commit, over every partition they have committed on.
+    TimeoutError when Kafka does not answer."""
+    waiting = _children.ask(_uncommitted, bootstrap, list(groups), timeout, timeout=3 * timeout)
+    if waiting is None:
+        raise TimeoutError("Kafka did not answer")
+    return waiting
+
+
+# What the child runs: each takes the address, so that the client lives there, and
+# answers plain values (librdkafka's errors do not cross a process boundary).
+
+
+def _cluster_answers(bootstrap: str, timeout: float) -> bool:
+    from confluent_kafka import KafkaException
+
+    try:
+        admin_client(bootstrap).list_topics(timeout=timeout)
     except KafkaException:
         return False
     return True
 
 
-def stable_members(
-    admin: AdminClient, groups: Iterable[str], timeout: float = 3.0
-) -> dict[str, int]:
-    """Members of each group that is Stable; a group still forming, empty or unknown, or a
-    broker that does not answer, counts 0."""
-    names = list(groups)
+def _stable_members(bootstrap: str, names: list[str], timeout: float) -> dict[str, int]:
+    return count_stable(admin_client(bootstrap), names, timeout)
+
+
+def count_stable(admin: AdminClient, names: list[str], timeout: float) -> dict[str, int]:
+    from confluent_kafka import ConsumerGroupState, KafkaException
+
     found = dict.fromkeys(names, 0)
     try:
         futures = admin.describe_consumer_groups(names, request_timeout=timeout)
@@ -66,8 +154,19 @@ def stable_members(
     return found
 
 
-def uncommitted(admin: AdminClient, groups: Iterable[str], timeout: float = 3.0) -> int:
-    """Records the groups have yet to commit, over every partition they have committed on."""
+def _uncommitted(bootstrap: str, groups: list[str], timeout: float) -> int | None:
+    from confluent_kafka import KafkaException
+
+    try:
+        return count_uncommitted(admin_client(bootstrap), groups, timeout)
+    except (KafkaException, TimeoutError):
+        return None
+
+
+def count_uncommitted(admin: AdminClient, groups: list[str], timeout: float) -> int:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin._listoffsets import OffsetSpec
+
     committed: list[TopicPartition] = []
     for group in groups:
         # librdkafka answers one group per request.

@@ -41,9 +41,9 @@ def _patroni_member(member: PostgresMember) -> bool:
 
 def _kafka(address: str) -> bool:
     """The node at `address` answers a metadata request."""
-    from shopctl.kafka_admin import admin_client, cluster_answers
+    from shopctl.kafka_admin import cluster_answers
 
-    return cluster_answers(admin_client(address))
+    return cluster_answers(address)
 
 
 def _http_ok(url: str) -> bool:
@@ -176,10 +176,10 @@ def saga_group_checks(settings: Settings) -> dict[str, bool]:
     """Each saga group is Stable with one member per instance of its service. A group that
     is still forming (after `make up`, or after Kafka came back) holds its events back, so
     a load run or a sale measured then would measure the rebalance, not the shop."""
-    from shopctl.kafka_admin import admin_client, stable_members
+    from shopctl.kafka_admin import stable_members
 
     bootstrap = Topology("local", settings).kafka_bootstrap()
-    members = stable_members(admin_client(bootstrap), SAGA_GROUPS)
+    members = stable_members(bootstrap, SAGA_GROUPS)
     return {
         group: members[group] == int(settings[f"{group.upper()}_INSTANCES"])
         for group in SAGA_GROUPS
