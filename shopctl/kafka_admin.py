@@ -6,17 +6,16 @@ The AdminClient runs in a child process, never in the caller's. librdkafka abort
 process on its own assertions while brokers come and go (an admin request's reference
 count under a coordinator that died, confluentinc/librdkafka#4605), and destroys a client
 collected on its own thread (confluent-kafka-python#2129): both took the whole test
-session down in the middle of a Kafka experiment. Here such a crash costs one
-unanswered question, and the next question gets a fresh child."""
+session down in the middle of a Kafka experiment. Here a crash, or a call that outlives
+its timeout, costs one unanswered question; the child is killed and the next question
+gets a fresh one."""
 
 from __future__ import annotations
 
 import multiprocessing
-import threading
+import queue
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from functools import cache
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -29,54 +28,89 @@ T = TypeVar("T")
 _MARGIN_S = 5.0
 
 
-class _Children:
-    """Two child processes (a lag watch may ask while a readiness wait does), made again
-    when one of them dies."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-
-    def submit(self, call: Callable[..., T], *args: Any) -> Future[T]:
-        with self._lock:
-            if self._pool is None:
-                # spawn: the caller has threads (a lag watch, librdkafka's own), and a
-                # forked copy of a process with threads can deadlock.
-                self._pool = ProcessPoolExecutor(2, multiprocessing.get_context("spawn"))
-            pool = self._pool
+def _serve(conn: Connection) -> None:
+    """The child: answer calls one at a time until the parent hangs up."""
+    while True:
         try:
-            return pool.submit(call, *args)
-        except BrokenProcessPool:
-            self._discard(pool)
-            raise
+            call, args = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send((True, call(*args)))
+        except Exception as error:
+            conn.send((False, repr(error)))
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+
+class _Child:
+    def __init__(self, margin: float) -> None:
+        self.margin = margin
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def ask(self, call: Callable[..., T], args: tuple[Any, ...], timeout: float) -> T:
+        if self._conn is None or not self._process.is_alive():
+            self._start()
+        assert self._conn is not None
+        try:
+            self._conn.send((call, args))
+            if not self._conn.poll(timeout + self.margin):
+                raise TimeoutError(f"no answer within {timeout + self.margin:.0f} s")
+            ok, value = self._conn.recv()
+        except (EOFError, OSError) as died:
+            self._stop()
+            raise TimeoutError("the Kafka admin child process died") from died
+        except TimeoutError:
+            self._stop()
+            raise
+        if not ok:
+            raise RuntimeError(f"{call.__name__} failed in the child: {value}")
+        return value  # type: ignore[no-any-return]
+
+    def _start(self) -> None:
+        self._stop()
+        # spawn: the caller has threads (a lag watch, librdkafka's own), and a forked
+        # copy of a process with threads can deadlock.
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(theirs,), daemon=True)
+        self._process.start()
+        theirs.close()
+        self._conn = ours
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+
+
+class _Children:
+    """Two children (a lag watch may ask while a readiness wait does), each answering
+    one question at a time."""
+
+    def __init__(self, count: int = 2, margin: float = _MARGIN_S) -> None:
+        self._idle: queue.SimpleQueue[_Child] = queue.SimpleQueue()
+        for _ in range(count):
+            self._idle.put(_Child(margin))
 
     def ask(self, call: Callable[..., T], *args: Any, timeout: float) -> T:
         """`call(*args)` in a child; TimeoutError when no answer comes in time, whether
         the child is slow or died."""
-        future = self.submit(call, *args)
+        child = self._idle.get()
         try:
-            return future.result(timeout + _MARGIN_S)
-        except BrokenProcessPool as crash:
-            with self._lock:
-                pool = self._pool
-            if pool is not None:
-                self._discard(pool)
-            raise TimeoutError("the Kafka admin child process died") from crash
+            return child.ask(call, args, timeout)
+        finally:
+            self._idle.put(child)
 
 
 _children = _Children()
 
 
-@cache
 def admin_client(bootstrap: str) -> AdminClient:
-    """One client per address for the life of the (child) process: one let go while its
-    futures are pending can be collected on librdkafka's own thread."""
+    """A client made for one question (in the child): a client kept across a Kafka
+    restart stopped seeing its consumer groups stable."""
     from confluent_kafka.admin import AdminClient
 
     from kit.kafka import REQUEST_TIMEOUT_MS

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
-from shopctl.kafka_admin import _Children, admin_client, count_stable
+from shopctl.kafka_admin import _Children, count_stable
 
 pytestmark = pytest.mark.unit
 
@@ -27,15 +28,15 @@ def test_a_group_whose_answer_never_comes_counts_zero_instead_of_raising() -> No
     assert found == {"orders": 0, "payments": 0}
 
 
-def test_each_address_has_one_client_for_the_life_of_the_process() -> None:
-    # A client made per call and let go with answers pending crashed the process.
-    first = admin_client("127.0.0.1:1")
-    assert admin_client("127.0.0.1:1") is first
-    assert admin_client("127.0.0.1:2") is not first
+def test_a_call_that_outlives_its_timeout_gets_its_child_killed_and_a_new_one_answers() -> None:
+    children = _Children(count=1, margin=0.5)
+    with pytest.raises(TimeoutError):
+        children.ask(time.sleep, 30, timeout=0)  # as a librdkafka call that hangs would
+    assert children.ask(math.sqrt, 9.0, timeout=10) == 3.0
 
 
 def test_a_child_that_dies_costs_one_answer_and_the_next_comes_from_a_new_one() -> None:
-    children = _Children()
+    children = _Children(count=1)
     assert children.ask(math.sqrt, 16.0, timeout=10) == 4.0
     with pytest.raises(TimeoutError):
         children.ask(os._exit, 134, timeout=10)  # as librdkafka's abort() would
