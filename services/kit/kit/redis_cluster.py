@@ -164,6 +164,9 @@ class ClusterClient(RedisCluster):
                 f"Redis Cluster did not answer within {self.deadline_seconds:g}s"
             ) from exc
         except SlotNotCoveredError as exc:
+            # A map fetched from a node whose view was partial (the cluster forming, a
+            # failover under way) would otherwise answer this slot with errors for good.
+            self._initialize = True
             raise ClusterError(str(exc)) from exc
 
     async def delete(self, *keys: KeyT) -> int:
@@ -178,6 +181,15 @@ class ClusterClient(RedisCluster):
 
 class _MappedRedirects(NodesManager):
     __slots__ = ()
+
+    def get_node_from_slot(self, slot: int, *args: Any, **kwargs: Any) -> ClusterNode:
+        # redis-py 8.1 means to raise SlotNotCoveredError for a slot its map lacks, but
+        # catches the IndexError of a list where its map is now a dict: a KeyError
+        # escaped as a 500, and nothing fetched the map again.
+        try:
+            return super().get_node_from_slot(slot, *args, **kwargs)
+        except KeyError:
+            raise SlotNotCoveredError(f"slot {slot} is not in the client's slot map") from None
 
     async def move_slot(self, e: AskError | MovedError) -> None:
         e.host, e.port = self.remap_host_port(e.host, e.port)

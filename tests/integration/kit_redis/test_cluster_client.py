@@ -194,6 +194,24 @@ async def test_a_moved_redirect_is_followed_through_the_address_map(
     assert all(name.startswith("127.0.0.1:") for name in client.nodes_manager.nodes_cache)
 
 
+async def test_a_slot_missing_from_the_map_costs_a_fast_503_and_the_map_is_fetched_again(
+    cluster: LocalRedisCluster, redis_kit: Redis
+) -> None:
+    """A map fetched from a node whose view was partial (the cluster forming, a failover
+    under way) lacks some slots: calls on them fail fast, and the client asks again."""
+    client = cluster_client(redis_kit)
+    carts = CartStore(redis_kit.client, ttl_seconds=600)
+    user = f"partial-{uuid.uuid4()}"
+    await carts.set_quantity(user, "oak-desk", 1)
+    slot = client.keyslot(CartStore._key(user))
+    del client.nodes_manager.slots_cache[slot]
+    with pytest.raises(DependencyUnavailable):
+        await carts.lines(user)
+    await asyncio.sleep(0.3)  # the client fetches a map at most every 0.25 s
+    assert await carts.lines(user) == {"oak-desk": 1}
+    assert slot in client.nodes_manager.slots_cache
+
+
 # -- nothing answers ---------------------------------------------------------------------
 
 
