@@ -104,9 +104,11 @@ def test_prometheus_finds_every_service_through_consul() -> None:
 
 def test_instances_know_every_consul_agent() -> None:
     docker = topology("docker")
-    env = docker.instance_env(docker.instances("cart")[1])
-    assert env["CONSUL_HTTP_ADDRS"] == "consul-1:8500,consul-2:8500,consul-3:8500"
-    assert env["SERVICE_ADDRESS"] == "cart-2"
+    first, second = (docker.instance_env(i) for i in docker.instances("cart"))
+    assert first["CONSUL_HTTP_ADDRS"] == "consul-1:8500,consul-2:8500,consul-3:8500"
+    # Each instance of a service starts at a different server.
+    assert second["CONSUL_HTTP_ADDRS"] == "consul-2:8500,consul-3:8500,consul-1:8500"
+    assert second["SERVICE_ADDRESS"] == "cart-2"
 
 
 def test_databases_sql_creates_a_role_and_database_per_service() -> None:
