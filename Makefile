@@ -30,7 +30,7 @@ logs: $(STAMP) ## Follow logs (all, or SERVICE=cart for one service's instances)
 	$(PY) -m shopctl logs --service "$(SERVICE)"
 
 test: lint ## Everything CI runs: lint, then unit, Docker-mode and integration tests in one pytest run
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=25
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on services/ and shopctl/
 	$(PY) -m ruff check .

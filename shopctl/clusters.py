@@ -1,7 +1,7 @@
 """The replicated parts of the local stack as clusters with a leader (Consul, Kafka,
-Postgres): who leads, who follows, and whether a write goes through. `make status` shows
-the roles; the failover experiments (shopctl/chaos/failover.py) kill the leader and time
-the first write after."""
+Postgres, and each Redis Cluster shard): who leads, who follows, and whether a write goes
+through. `make status` shows the roles; the failover experiments
+(shopctl/chaos/failover.py) kill the leader and time the first write after."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from shopctl import redis_cluster
 from shopctl.topology import Topology
 
 
@@ -93,7 +94,7 @@ class Kafka:
 
     def _views(self) -> dict[str, tuple[int, int]]:
         """(leader id, epoch) as each answering node last wrote it."""
-        from shopctl.kafka_admin import admin_client, cluster_answers
+        from shopctl.kafka_admin import cluster_answers
 
         views = {}
         for node in self.nodes:
@@ -102,7 +103,7 @@ class Kafka:
                 found = json.loads(state.read_text())
             except (OSError, ValueError):
                 continue
-            if cluster_answers(admin_client(f"{node.host}:{node.port}"), timeout=1):
+            if cluster_answers(f"{node.host}:{node.port}", timeout=1):
                 views[node.name] = (int(found["leaderId"]), int(found["leaderEpoch"]))
         return views
 
@@ -219,6 +220,73 @@ class Postgres:
             return False
 
 
+class RedisShard:
+    """The Redis Cluster shard that holds the failover probe's key: its primary leads,
+    its replica follows (a node the cluster flags as failing does not). A write is a SET
+    of that key on whichever node serves its slot now; the other shards are not asked."""
+
+    PROBE_KEY = "shopstack:failover-probe"
+
+    def __init__(self, topology: Topology) -> None:
+        from redis.crc import key_slot
+
+        self.nodes = topology.redis_nodes()
+        self.slot = key_slot(self.PROBE_KEY.encode())
+
+    def leader(self) -> str | None:
+        primary = redis_cluster.primary_of_slot(self.nodes, self.slot)
+        return primary.name if primary else None
+
+    def members(self) -> list[str]:
+        """The leader, its replicas, and a primary left with no slots (the old leader,
+        down or not yet rejoined)."""
+        found, leader = redis_cluster.view(self.nodes), self.leader()
+        return [
+            name
+            for name, node in found.items()
+            if name == leader or node.primary_of == leader or (node.primary and not node.slots)
+        ]
+
+    def followers(self) -> list[str]:
+        leader = self.leader()
+        return [
+            name
+            for name, node in redis_cluster.view(self.nodes).items()
+            if node.primary_of == leader and not node.primary and not node.failing
+        ]
+
+    def prepare(self) -> None:
+        if not self.write():
+            raise RuntimeError("the Redis shard takes no write before the fault")
+
+    def write(self) -> bool:
+        import redis
+
+        primary = redis_cluster.primary_of_slot(self.nodes, self.slot)
+        if primary is None:
+            return False
+        try:
+            with redis_cluster.client(primary, timeout=0.5) as node:
+                return bool(node.set(self.PROBE_KEY, str(time.time())))
+        except redis.RedisError:  # refused, or MOVED: not the primary yet
+            return False
+
+
+def redis_roles(topology: Topology) -> dict[str, str]:
+    """Each node's part in the cluster with its key count, e.g. "primary, 5461 slots,
+    120 keys" or "replica of redis-1, 120 keys"."""
+    found = {}
+    for name, node in redis_cluster.view(topology.redis_nodes()).items():
+        keys = "?" if node.keys is None else f"{node.keys:,}"
+        if node.failing:
+            found[name] = "failing"
+        elif node.primary:
+            found[name] = f"primary, {node.slots} slots, {keys} keys"
+        else:
+            found[name] = f"replica of {node.primary_of}, {keys} keys"
+    return found
+
+
 def roles(topology: Topology, run: Path) -> dict[str, str]:
     """Each member's role by process name, e.g. {"consul-2": "leader", ...}; a member
     that neither leads nor follows is "-" (down, or not yet joined)."""
@@ -230,4 +298,4 @@ def roles(topology: Topology, run: Path) -> dict[str, str]:
             found[member] = (
                 "leader" if member == leader else ("follower" if member in following else "-")
             )
-    return found
+    return found | redis_roles(topology)

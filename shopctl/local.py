@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from shopctl import render
+from shopctl import redis_cluster, render
 from shopctl.builds import BUILD_LOGS, BuildJobs
 from shopctl.install import Binaries, ensure_all, local_builds
 from shopctl.launch import HeldBack, Launcher
@@ -92,9 +92,9 @@ class LocalStack:
         path.write_text(text)
 
     def _render_configs(self, programs: list[Program], bins: Binaries) -> None:
-        run, s, t = self.run, self.settings, render.templates
+        run, t = self.run, render.templates
         (run / "logs").mkdir(parents=True, exist_ok=True)
-        folders = ("redis/data", "kafka", "prometheus/data", "nginx/tmp", "psp", "consul")
+        folders = ("redis", "kafka", "prometheus/data", "nginx/tmp", "psp", "consul")
         for folder in (*folders, "alertmanager", "exporters"):
             (run / folder).mkdir(parents=True, exist_ok=True)
         page = not any(p.name == "grafana" for p in programs)
@@ -118,12 +118,12 @@ class LocalStack:
             ui_link.unlink()
         if not ui_link.is_symlink():
             ui_link.symlink_to(bins.prometheus_ui)
-        self._write(
-            run / "redis/redis.conf",
-            t.get_template("redis/redis.conf.j2").render(
-                port=s["REDIS_PORT"], data_dir=run / "redis/data"
-            ),
-        )
+        for redis_node in self.topology.redis_nodes():
+            home = run / "redis" / redis_node.name
+            (home / "data").mkdir(parents=True, exist_ok=True)
+            self._write(
+                home / "redis.conf", render.redis_conf(self.topology, redis_node, home / "data")
+            )
         nodes = self.topology.kafka_nodes()
         voters = ",".join(f"{n.index}@127.0.0.1:{n.controller_port}" for n in nodes)
         for node in nodes:
@@ -220,16 +220,26 @@ class LocalStack:
         from kit.kafka import ensure_topics
         from shopctl.readiness import postgres_primary
 
+        redis_nodes = self.topology.redis_nodes()
+
         def storage() -> dict[str, bool]:
             checks = self.infra_ready()
-            nodes = [node.name for node in self.topology.kafka_nodes()]
+            nodes = [n.name for n in redis_nodes] + [n.name for n in self.topology.kafka_nodes()]
             return {
                 "postgres": postgres_primary(self.topology),
-                **{name: checks[name] for name in ("redis", *nodes)},
+                **{name: checks[name] for name in nodes},
             }
 
         with step("Waiting for Postgres, Redis and Kafka"):
             wait_until(storage, timeout=120, what="Postgres, Redis and Kafka")
+        if not redis_cluster.formed(redis_nodes):
+            with step("Forming the Redis Cluster"):
+                redis_cluster.create(redis_nodes)
+        wait_until(
+            lambda: {"redis cluster": redis_cluster.complete(redis_nodes)},
+            timeout=60,
+            what="the Redis Cluster serving every slot, each primary with its replica",
+        )
         with step("Creating service databases and Kafka topics"):
             self.psql(bins, render.databases_sql())
             created = ensure_topics(

@@ -99,7 +99,8 @@ def monitoring_programs(bins: Binaries, topology: Topology, run: Path) -> list[P
         ),
         Program(
             "redis-exporter",
-            f"{bins.redis_exporter} -redis.addr=redis://{loopback}:{s['REDIS_PORT']} "
+            # No node of its own: Prometheus names each node (multi-target, /scrape).
+            f"{bins.redis_exporter} -redis.addr= "
             f"-web.listen-address={loopback}:{s['REDIS_EXPORTER_PORT']}",
             run / "exporters",
             20,

@@ -9,10 +9,12 @@ from a Python there too (pyenv's, under /root), so Patroni's is made from Debian
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
 
+from shopctl.processes import process_tree
 from shopctl.progress import step
 from shopctl.topology import ROOT, PostgresMember
 
@@ -84,7 +86,10 @@ def postmaster_pid(home: Path) -> int | None:
 
 
 def signal_server(pid: int, sig: int) -> None:
-    """Signal a Postgres server and every backend of it: the process group Patroni's
-    launcher made for it (the launcher itself has exited, so it is not the postmaster's
-    pid)."""
-    os.killpg(os.getpgid(pid), sig)
+    """Signal a Postgres server and every process it started. Not by process group:
+    each backend calls setsid() at birth (so that the postmaster can signal it and its
+    own children apart), so killing the postmaster's group left busy backends alive,
+    holding the shared memory, and the server could not start again."""
+    for member in process_tree(pid):
+        with contextlib.suppress(ProcessLookupError):  # gone meanwhile
+            os.kill(member, sig)

@@ -31,6 +31,7 @@ INFRA_PORT_VARS = (
     "POSTGRES_PROXY_PORT",
     "PATRONI_API_PORT",
     "REDIS_PROXY_PORT",
+    "REDIS_BUS_PORT",
     "KAFKA_PROXY_PORT",
     "KAFKA_PROXIED_PORT",
     "PSP_PROXY_PORT",
@@ -57,6 +58,12 @@ def stack_ports(topology: Topology) -> list[tuple[int, str]]:
                 "POSTGRES_EXPORTER_PORT",
             ),
         ]
+    for node in topology.redis_nodes()[1:]:
+        ports += [
+            (node.port, "REDIS_PORT"),
+            (node.proxy_port, "REDIS_PROXY_PORT"),
+            (node.bus_port, "REDIS_BUS_PORT"),
+        ]
     for service in SERVICES:
         var = f"{service.upper()}_PORT"
         ports += [(instance.port, var) for instance in topology.instances(service)]
@@ -82,6 +89,11 @@ def _bindable(port: int) -> bool:
 def check_ports_distinct(topology: Topology) -> None:
     seen: dict[int, str] = {}
     for port, var in stack_ports(topology):
+        if not 0 < port < 65536:
+            raise StackError(
+                f"port {port} ({var}) is past 65535: lower {var} (the nodes of a cluster "
+                "listen on it + n - 1)"
+            )
         if port in seen and seen[port] != var:
             raise StackError(f"port {port} is given to both {seen[port]} and {var}; change one")
         seen[port] = var

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from shopctl import redis_cluster
 from shopctl.progress import StackError, say
 from shopctl.topology import PROXIED, PostgresMember, Settings, Topology
 from shopctl.toxiproxy import proxy_names
@@ -38,23 +39,11 @@ def _patroni_member(member: PostgresMember) -> bool:
     return _http_ok(f"http://{member.host}:{member.api_port}/health")
 
 
-def _redis(settings: Settings) -> bool:
-    import redis
-
-    if not _tcp_open(settings["REDIS_PORT"]):
-        return False
-    try:
-        with redis.Redis(port=int(settings["REDIS_PORT"]), socket_timeout=1) as client:
-            return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
 def _kafka(address: str) -> bool:
     """The node at `address` answers a metadata request."""
-    from shopctl.kafka_admin import admin_client, cluster_answers
+    from shopctl.kafka_admin import cluster_answers
 
-    return cluster_answers(admin_client(address))
+    return cluster_answers(address)
 
 
 def _http_ok(url: str) -> bool:
@@ -93,7 +82,7 @@ def infra_checks(settings: Settings) -> dict[str, bool]:
         **{server.name: _consul(server.http_port) for server in servers},
         "toxiproxy": _toxiproxy(settings),
         **{m.name: _patroni_member(m) for m in topology.postgres_members()},
-        "redis": _redis(settings),
+        **{n.name: redis_cluster.answers(n) for n in topology.redis_nodes()},
         **{n.name: _kafka(f"{n.host}:{n.port}") for n in topology.kafka_nodes()},
         "psp": _http_ok(f"http://127.0.0.1:{settings['PSP_PORT']}/health"),
     }
@@ -187,10 +176,10 @@ def saga_group_checks(settings: Settings) -> dict[str, bool]:
     """Each saga group is Stable with one member per instance of its service. A group that
     is still forming (after `make up`, or after Kafka came back) holds its events back, so
     a load run or a sale measured then would measure the rebalance, not the shop."""
-    from shopctl.kafka_admin import admin_client, stable_members
+    from shopctl.kafka_admin import stable_members
 
     bootstrap = Topology("local", settings).kafka_bootstrap()
-    members = stable_members(admin_client(bootstrap), SAGA_GROUPS)
+    members = stable_members(bootstrap, SAGA_GROUPS)
     return {
         group: members[group] == int(settings[f"{group.upper()}_INSTANCES"])
         for group in SAGA_GROUPS

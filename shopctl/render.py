@@ -9,7 +9,14 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from shopctl.topology import CONSUL_SERVERS, ROOT, SERVICES, PostgresMember, Topology
+from shopctl.topology import (
+    CONSUL_SERVERS,
+    ROOT,
+    SERVICES,
+    PostgresMember,
+    RedisNode,
+    Topology,
+)
 from shopctl.toxiproxy import proxies_json
 
 INFRA = ROOT / "infra"
@@ -102,6 +109,9 @@ class ScrapeJob:
     targets: list[tuple[str, str]]  # (address, the `instance` label it gets)
     metrics_path: str | None = None
     params: dict[str, str] = field(default_factory=dict)
+    # A multi-target exporter: each target is the thing to watch, passed to the
+    # exporter as `?target=`, and the scrape goes to this address.
+    exporter: str | None = None
 
 
 def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
@@ -131,7 +141,13 @@ def scrape_jobs(topology: Topology) -> list[ScrapeJob]:
                 for name, member, port in topology.postgres_exporters()
             ],
         ),
-        ScrapeJob("redis", [(at("REDIS_EXPORTER_PORT", "redis-exporter", 9121), "redis")]),
+        # One exporter, asked for each node in turn, labelled with the node.
+        ScrapeJob(
+            "redis",
+            [(f"redis://{n.host}:{n.port}", n.name) for n in topology.redis_nodes()],
+            "/scrape",
+            exporter=at("REDIS_EXPORTER_PORT", "redis-exporter", 9121),
+        ),
         ScrapeJob(
             "kafka",
             [(f"{n.host}:{n.metrics_port}", n.name) for n in topology.kafka_nodes()],
@@ -186,6 +202,17 @@ def patroni_yml(
     )
 
 
+def redis_conf(topology: Topology, node: RedisNode, data_dir: Path) -> str:
+    local = topology.mode == "local"
+    return templates.get_template("redis/redis.conf.j2").render(
+        bind="127.0.0.1" if local else "0.0.0.0",
+        port=node.port,
+        bus_port=node.bus_port,
+        data_dir=data_dir,
+        announce_host=None if local else node.host,
+    )
+
+
 def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
     """The files docker-compose.yml mounts, rendered for Docker mode."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +223,10 @@ def write_docker_configs(topology: Topology, out_dir: Path) -> list[Path]:
         out_dir / "prometheus.yml": prometheus_yml(topology),
         out_dir / "databases.sql": databases_sql(),
         out_dir / "toxiproxy.json": proxies_json(topology),
+        **{
+            out_dir / node.name / "redis.conf": redis_conf(topology, node, Path("/data"))
+            for node in topology.redis_nodes()
+        },
         **{
             out_dir / member.name / "patroni.yml": patroni_yml(
                 topology, member, DOCKER_PATRONI_HOME

@@ -13,25 +13,8 @@ from shopctl.clusters import roles
 from shopctl.launch import programs_waiting
 from shopctl.local import LocalStack
 from shopctl.patroni import member_home, postmaster_pid
+from shopctl.processes import process_tree
 from shopctl.readiness import edge_checks, exporter_checks, infra_checks, instance_checks
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in text.split()]
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants (Postgres's backends, nginx's workers, ...)."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        pending.extend(_children(current))
-    return found
 
 
 def pss_kib(pid: int) -> int:

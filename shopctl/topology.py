@@ -41,6 +41,11 @@ KAFKA_MIN_INSYNC = 2
 # with REPLICAS=1); a commit is acknowledged once the replica holds it too.
 POSTGRES_MEMBERS = 2
 
+# Redis runs as a Redis Cluster of this many shards, a primary and a replica each (local
+# mode: one node holding every slot with REPLICAS=1). Keys spread over the shards by hash
+# slot; a shard's replica takes over when its primary dies.
+REDIS_SHARDS = 3
+
 # Topics and their partition counts (key = order_id, so ordering holds per order).
 # Each has a dead-letter topic for events its consumers could not handle.
 KAFKA_TOPICS = {
@@ -159,6 +164,27 @@ class PostgresMember:
         return f"postgres-{self.index}"
 
 
+@dataclass(frozen=True)
+class RedisNode:
+    """One node of the Redis Cluster: the address it announces to clients (shopctl, the
+    tests and the exporter reach it there), and the Toxiproxy proxy the services reach it
+    through (their client maps the one to the other)."""
+
+    index: int  # 1-based
+    host: str
+    port: int
+    proxy_port: int
+    bus_port: int  # the nodes' own gossip and failover votes
+
+    @property
+    def name(self) -> str:
+        return f"redis-{self.index}"
+
+
+# Node n listens on each of these + n - 1 (local mode). The bus has a port of its own:
+# Redis's default, port + 10000, would land on a test stack's ports (shifted by 10000).
+REDIS_NODE_PORT_VARS = ("REDIS_PORT", "REDIS_PROXY_PORT", "REDIS_BUS_PORT")
+
 # Member n listens on each of these + n - 1 (local mode).
 POSTGRES_MEMBER_PORT_VARS = ("POSTGRES_PORT", "POSTGRES_PROXY_PORT", "PATRONI_API_PORT")
 
@@ -225,6 +251,38 @@ class Topology:
         if self.mode == "local":
             return "127.0.0.1", self.settings.port(f"{component.upper()}_PORT")
         return component, DOCKER_PORTS[component]
+
+    def redis_nodes(self) -> list[RedisNode]:
+        count = 2 * REDIS_SHARDS if self.replicas > 1 else 1
+        if self.mode == "local":
+            s = self.settings
+            return [
+                RedisNode(n, "127.0.0.1", *(s.port(var) + n - 1 for var in REDIS_NODE_PORT_VARS))
+                for n in range(1, count + 1)
+            ]
+        port = DOCKER_PORTS["redis"]
+        return [
+            RedisNode(n, f"redis-{n}", port, port + n - 1, port + 10000)
+            for n in range(1, count + 1)
+        ]
+
+    def redis_proxies(self) -> list[tuple[str, str, str]]:
+        """(proxy name, address the services are given, the node behind it)."""
+        proxy_host = "127.0.0.1" if self.mode == "local" else "toxiproxy"
+        return [
+            (n.name, f"{proxy_host}:{n.proxy_port}", f"{n.host}:{n.port}")
+            for n in self.redis_nodes()
+        ]
+
+    def redis_env(self) -> dict[str, str]:
+        """The kit's cluster client settings: it starts from the proxies, and maps each
+        address a node announces to that node's proxy, so that every connection it opens,
+        to a replica promoted later too, passes Toxiproxy."""
+        proxies = self.redis_proxies()
+        return {
+            "REDIS_CLUSTER_NODES": ",".join(address for _, address, _ in proxies),
+            "REDIS_ADDRESS_MAP": ",".join(f"{node}={address}" for _, address, node in proxies),
+        }
 
     def postgres_members(self) -> list[PostgresMember]:
         count = POSTGRES_MEMBERS if self.replicas > 1 else 1
@@ -336,18 +394,22 @@ class Topology:
             for n in range(1, self.replicas + 1)
         ]
 
-    def consul_agents(self) -> list[str]:
-        """The Consul agents a service instance registers with, in order of preference.
+    def consul_agents(self, instance: Instance) -> list[str]:
+        """The Consul agents an instance registers with, in order of preference.
         Locally the host's agent alone, as in production: an instance registered with a
-        server instead would belong to that server's node, and fail with it."""
+        server instead would belong to that server's node, and fail with it. Docker mode
+        has no client agents, so each instance of a service starts at a different server:
+        a server's loss takes one instance's entry with it (until it registers with the
+        next), never every instance of a service."""
         if self.mode == "local":
             return [self.consul_address()]
-        return [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
+        servers = [f"consul-{n}:8500" for n in range(1, CONSUL_SERVERS + 1)]
+        first = (instance.index - 1) % CONSUL_SERVERS
+        return servers[first:] + servers[:first]
 
     def instance_env(self, instance: Instance) -> dict[str, str]:
         """Every environment variable an instance gets; the same names in both modes."""
         deps = SERVICE_DEPENDENCIES[instance.service]
-        redis_host, redis_port = self.service_address("redis")
         env = {
             "SERVICE_NAME": instance.service,
             "INSTANCE_ID": instance.id,
@@ -356,13 +418,14 @@ class Topology:
             "HTTP_PORT": str(instance.port),
             "LOG_LEVEL": "INFO",
             "DATABASE_URL": database_url(instance.service, self.postgres_service_addresses()),
-            "REDIS_URL": f"redis://{redis_host}:{redis_port}/0",
-            "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents()),
+            "CONSUL_HTTP_ADDRS": ",".join(self.consul_agents(instance)),
             "SERVICE_ADDRESS": instance.host,
             # Whose X-Forwarded-For to believe (the client address behind the gateway):
             # loopback locally; in Docker only the gateway can reach an instance.
             "FORWARDED_ALLOW_IPS": "127.0.0.1" if self.mode == "local" else "*",
         }
+        if "redis" in deps:
+            env |= self.redis_env()
         if instance.service == "payments":
             psp_host, psp_port = self.service_address("psp")
             env["PSP_URL"] = f"http://{psp_host}:{psp_port}"

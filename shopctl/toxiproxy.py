@@ -48,6 +48,9 @@ def proxies(topology: Topology) -> list[dict[str, Any]]:
         if link == "postgres":
             routes += topology.postgres_proxies()
             continue
+        if link == "redis":
+            routes += topology.redis_proxies()
+            continue
         _, listen_port = topology.service_address(link)
         upstream_host, upstream_port = topology.upstream_address(link)
         routes.append((link, f"_:{listen_port}", f"{upstream_host}:{upstream_port}"))
@@ -63,11 +66,14 @@ def proxies(topology: Topology) -> list[dict[str, Any]]:
 
 
 def proxy_names(topology: Topology, link: str) -> list[str]:
-    """The proxies of one link: Kafka's is one per node, Postgres's one per member."""
+    """The proxies of one link: Kafka's and Redis's are one per node, Postgres's one per
+    member."""
     if link == "kafka":
         return [name for name, _, _ in topology.kafka_proxies()]
     if link == "postgres":
         return [name for name, _, _ in topology.postgres_proxies()]
+    if link == "redis":
+        return [name for name, _, _ in topology.redis_proxies()]
     return [link]
 
 

@@ -39,8 +39,9 @@ def _state(name: str) -> str:
 
 
 def _here(targets: list[str]) -> list[str]:
-    """The targets this stack runs: with REPLICAS=1, local mode has kafka-1, consul-1 and
-    postgres-1 only, and an experiment that names every copy acts on the one there is."""
+    """The targets this stack runs: with REPLICAS=1, local mode has kafka-1, consul-1,
+    postgres-1 and redis-1 only, and an experiment that names every copy acts on the one
+    there is."""
     if current().mode == "docker":
         return targets
     topology = current().stack.topology
@@ -48,9 +49,10 @@ def _here(targets: list[str]) -> list[str]:
         *(n.name for n in topology.kafka_nodes()),
         *(c.name for c in topology.consul_servers()),
         *(m.name for m in topology.postgres_members()),
+        *(n.name for n in topology.redis_nodes()),
     }
-    parts = ("kafka", "consul", "postgres")
-    absent = {f"{part}-{n}" for part in parts for n in range(2, 4)} - here
+    parts = ("kafka", "consul", "postgres", "redis")
+    absent = {f"{part}-{n}" for part in parts for n in range(2, 7)} - here
     return [name for name in targets if name not in absent]
 
 

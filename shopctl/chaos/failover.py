@@ -2,7 +2,8 @@
 it takes writes again, and bring the old leader back as a follower. Each returns its
 figures, which Chaos Toolkit keeps in the journal and the runner puts in the report.
 
-Consul's and Kafka's leader is killed and held down until `bring_back` starts it. The
+Consul's and Kafka's leader, and the primary of one Redis shard (the one holding the
+probe's key), is killed and held down until `bring_back` starts it. The
 Postgres primary's server is killed (SIGKILL to the postmaster and its backends) under its
 live Patroni, as a crash: Patroni hands the leader key over at once (primary_start_timeout
 0) and restarts the old primary as a replica of the new one by itself.
@@ -19,7 +20,7 @@ from typing import Any
 
 from shopctl.chaos.actions import kill, kill_and_hold, start
 from shopctl.chaos.target import current
-from shopctl.clusters import Cluster, Consul, Kafka, Postgres
+from shopctl.clusters import Cluster, Consul, Kafka, Postgres, RedisShard
 
 POLL_S = 0.05
 
@@ -34,6 +35,8 @@ def cluster(part: str) -> Cluster:
         return Kafka(target.stack.topology, target.stack.run)
     if part == "postgres":
         return Postgres(target.stack.topology)
+    if part == "redis":
+        return RedisShard(target.stack.topology)
     raise ValueError(f"no failover experiment for {part!r}")
 
 

@@ -162,6 +162,10 @@ def postgres() -> Dashboard:
     return d
 
 
+# A replica holds a copy of its primary's keys: count them once.
+_ON_PRIMARIES = 'and on (instance) redis_instance_info{role="master"}'
+
+
 def redis() -> Dashboard:
     d = new_dashboard(
         "shopstack-redis",
@@ -169,7 +173,18 @@ def redis() -> Dashboard:
         "Carts and the product cache: clients, commands, memory, keys.",
         "redis",
     )
-    d.with_panel(_up("Redis", "max(redis_up)"))
+    # Each shard is a primary and a replica: a replica down is not Redis down.
+    d.with_panel(
+        single(
+            "Nodes answering",
+            "Share of the Redis nodes (each shard's primary and replica) that answer.",
+            "sum(redis_up) / count(redis_up)",
+            unit="percentunit",
+            thresholds=steps((None, RED), (0.5, YELLOW), (1, GREEN)),
+            sparkline=False,
+            background=True,
+        )
+    )
     d.with_panel(single("Clients", "Connected clients.", "sum(redis_connected_clients)"))
     d.with_panel(
         single(
@@ -182,7 +197,14 @@ def redis() -> Dashboard:
     d.with_panel(
         single("Memory", "Memory Redis uses.", "sum(redis_memory_used_bytes)", unit="bytes")
     )
-    d.with_panel(single("Keys", "Keys in all databases.", "sum(redis_db_keys)", width=8))
+    d.with_panel(
+        single(
+            "Keys",
+            "Keys held, counted on the primaries.",
+            f"sum(redis_db_keys {_ON_PRIMARIES})",
+            width=8,
+        )
+    )
     d.with_panel(
         graph(
             "Commands by name",
@@ -193,13 +215,18 @@ def redis() -> Dashboard:
     )
     d.with_panel(keyspace_hits_and_misses())
     d.with_panel(
-        graph("Memory", "Memory used.", [("sum(redis_memory_used_bytes)", "used")], unit="bytes")
+        graph(
+            "Memory by node",
+            "Memory each Redis node uses.",
+            [("sum by (instance) (redis_memory_used_bytes)", "{{instance}}")],
+            unit="bytes",
+        )
     )
     d.with_panel(
         graph(
             "Keys by database",
-            "Keys per Redis database.",
-            [("sum by (db) (redis_db_keys)", "{{db}}")],
+            "Keys per Redis database, counted on the primaries.",
+            [(f"sum by (db) (redis_db_keys {_ON_PRIMARIES})", "{{db}}")],
         )
     )
     return d

@@ -69,10 +69,11 @@ def fresh_login_budget(stack: LocalStack) -> None:
     addresses. The limits' own tests exceed them within one test."""
     import redis
 
-    with redis.Redis(port=int(stack.settings["REDIS_PORT"]), socket_timeout=2) as client:
-        try:
-            for pattern in ("auth:login:address:*", "auth:signup:address:*"):
-                for key in client.scan_iter(pattern):
-                    client.delete(key)
-        except redis.RedisError:
-            pass  # a test that stopped Redis restores it itself
+    for node in stack.topology.redis_nodes():  # each primary's keys (a replica's refuse)
+        with redis.Redis(host=node.host, port=node.port, socket_timeout=2) as client:
+            try:
+                for pattern in ("auth:login:address:*", "auth:signup:address:*"):
+                    for key in client.scan_iter(pattern):
+                        client.delete(key)
+            except redis.RedisError:
+                pass  # a replica, or a test that stopped Redis restores it itself

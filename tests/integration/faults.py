@@ -3,9 +3,10 @@ stall inserts, reads of a dead-letter topic, and handles on supervised processes
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,3 +103,33 @@ def wait_for(predicate: Any, timeout: float, what: str) -> float:
         assert time.monotonic() - started < timeout, f"{what}: not within {timeout}s"
         time.sleep(0.2)
     return time.monotonic() - started
+
+
+def redis_cluster_client(stack: LocalStack) -> Any:
+    """A cluster client on the nodes' own addresses (not through Toxiproxy)."""
+    from redis.cluster import ClusterNode, RedisCluster
+
+    nodes = [ClusterNode(n.host, n.port) for n in stack.topology.redis_nodes()]
+    return RedisCluster(startup_nodes=nodes, decode_responses=True, socket_timeout=2)
+
+
+class Repeating:
+    """Calls `step` over and over in a thread of its own while the `with` block runs, as a
+    user keeps using the shop while a test breaks something."""
+
+    def __init__(self, step: Callable[[], None]) -> None:
+        self._step = step
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._step()
+
+    def __enter__(self) -> Repeating:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -13,7 +13,6 @@ import httpx
 import jwt
 import psycopg
 import pytest
-import redis
 
 from auth.config import AuthSettings
 from shopctl.local import LocalStack
@@ -268,7 +267,9 @@ def test_repeated_failed_logins_for_one_account_get_429(gw: httpx.Client) -> Non
 
 
 def test_one_address_spraying_accounts_gets_429(stack: LocalStack, gw: httpx.Client) -> None:
-    store = redis.Redis(port=int(stack.settings["REDIS_PORT"]), decode_responses=True)
+    from tests.integration.faults import redis_cluster_client  # faults imports this module
+
+    store = redis_cluster_client(stack)
     try:
         codes = [
             gw.post(

@@ -18,8 +18,9 @@ from kit.discovery import ServiceDiscovery
 from kit.service_client import ServiceClient
 from shopctl.chaos import failover
 from shopctl.chaos.target import Target, use
-from shopctl.clusters import Consul
+from shopctl.clusters import Consul, Postgres
 from shopctl.local import LocalStack
+from shopctl.patroni import member_home, postmaster_pid
 
 pytestmark = pytest.mark.integration
 
@@ -276,12 +277,21 @@ def test_a_post_safe_to_repeat_is_answered_by_another_instance_when_one_just_die
     assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
 
 
+def _postgres_server(stack: LocalStack, member: str | None) -> int | None:
+    """The pid of `member`'s Postgres server: a demotion restarts it."""
+    (found,) = [m for m in stack.topology.postgres_members() if m.name == member]
+    return postmaster_pid(member_home(stack.pg_dir, found))
+
+
 def test_consul_takes_writes_soon_after_its_leader_dies_and_the_old_leader_follows(
     stack: LocalStack,
 ) -> None:
     use(Target("local", stack))
     consul = Consul(stack.topology)
     before = consul.leader()
+    postgres = Postgres(stack.topology)
+    postgres.prepare()
+    primary = _postgres_server(stack, postgres.leader())
     assert before is not None and sorted(consul.followers()) == sorted(
         m for m in consul.members() if m != before
     )
@@ -294,6 +304,10 @@ def test_consul_takes_writes_soon_after_its_leader_dies_and_the_old_leader_follo
         assert {i.id for i in stack.topology.instances()} <= set().union(
             *(passing_ids(stack, s) for s in ("auth", "cart", "orders", "payments"))
         )
+        # Nor did Postgres: its Patronis elect through Consul, and the primary went on
+        # (failsafe mode) rather than restart read-only.
+        wait_for(postgres.write, 10)
+        assert _postgres_server(stack, postgres.leader()) == primary
     finally:
         back = failover.bring_back("consul", within_seconds=30)
     assert back["returned"] == [{"name": before, "rejoined_s": back["returned"][0]["rejoined_s"]}]

@@ -14,7 +14,7 @@ import pytest
 
 from shopctl.chaos.actions import kill_and_hold
 from shopctl.chaos.target import Target, use
-from shopctl.kafka_admin import admin_client, cluster_answers
+from shopctl.kafka_admin import cluster_answers
 from shopctl.local import LocalStack
 from shopctl.readiness import SAGA_GROUPS, saga_group_checks
 from tests.integration.faults import admin, dead_letters, wait_for
@@ -155,7 +155,7 @@ def test_consumers_resume_after_kafka_restarts_without_restarting_the_instance(
         time.sleep(12)  # longer than a session: the broker forgets nothing, members reconnect
     finally:
         _start(stack, _kafka(stack))
-    wait_for(lambda: cluster_answers(admin_client(bootstrap)), 60, "Kafka answers")
+    wait_for(lambda: cluster_answers(bootstrap), 60, "Kafka answers")
     resumed = wait_for(lambda: all(saga_group_checks(stack.settings).values()), 30, "stable")
     gateway = f"http://127.0.0.1:{stack.settings['GATEWAY_PORT']}"
     with httpx.Client(base_url=gateway, timeout=30) as gw:

@@ -6,7 +6,8 @@ import pytest
 from shopctl.local import LocalStack
 from shopctl.patroni import member_home, postmaster_pid
 from shopctl.ports import listening, stack_ports
-from shopctl.status import process_tree, status_table
+from shopctl.processes import process_tree
+from shopctl.status import status_table
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
         "psp",
         "toxiproxy",
         *(member.name for member in stack.topology.postgres_members()),
-        "redis",
+        *(node.name for node in stack.topology.redis_nodes()),
         *(node.name for node in stack.topology.kafka_nodes()),
         "gateway",
         "prometheus",
@@ -46,6 +47,13 @@ def test_status_lists_every_process_ready_with_memory(stack: LocalStack) -> None
     members = {m.name for m in stack.topology.postgres_members()}
     postgres_roles = sorted(row[5] for row in rows if row[0] in members)
     assert postgres_roles == ["follower", "leader"]
+    # Redis: three primaries sharing the slots, each with a replica; the keys in between.
+    redis_roles = [
+        row[5] for row in rows if row[0].startswith("redis-") and "exporter" not in row[0]
+    ]
+    primaries = [r for r in redis_roles if r.startswith("primary, ")]
+    assert len(primaries) == 3 and sum(int(r.split()[1]) for r in primaries) == 16384
+    assert len([r for r in redis_roles if r.startswith("replica of redis-")]) == 3
 
 
 def test_down_leaves_nothing_and_up_again_is_quick(stack: LocalStack) -> None:

@@ -21,7 +21,13 @@ JOBS |= {"kafka", "nginx", "consul", "node"}
 # PromQL that must select at least one series once the stack is up, per job.
 KEY_METRICS = {
     "postgres": ["pg_up == 1", "pg_stat_database_xact_commit", "pg_stat_database_numbackends"],
-    "redis": ["redis_up == 1", "redis_connected_clients", "redis_commands_processed_total"],
+    "redis": [
+        "redis_up == 1",
+        "redis_connected_clients",
+        "redis_commands_processed_total",
+        # Every node is watched, not only the first: the replicas too.
+        'redis_instance_info{role="slave"}',
+    ],
     "node": [
         "node_cpu_seconds_total",
         "node_memory_MemAvailable_bytes",

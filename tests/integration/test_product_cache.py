@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from cart.config import CartSettings
 from cart.product_cache import ProductCache
@@ -26,14 +26,15 @@ PRODUCT = "cherry-stool"
 
 
 @pytest.fixture
-async def redis(stack: LocalStack) -> AsyncIterator[Redis]:
-    client = Redis(port=int(stack.settings["REDIS_PORT"]), decode_responses=True)
+async def redis(stack: LocalStack) -> AsyncIterator[RedisCluster]:
+    nodes = [ClusterNode(n.host, n.port) for n in stack.topology.redis_nodes()]
+    client = RedisCluster(startup_nodes=nodes, decode_responses=True)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-def cache(redis: Redis) -> ProductCache:
+def cache(redis: RedisCluster) -> ProductCache:
     return ProductCache(redis, ttl_seconds=30)
 
 
@@ -101,7 +102,7 @@ class OvertakenCache(ProductCache):
     else runs: the interleaving of issue 10, made certain."""
 
     def __init__(
-        self, redis: Redis, *, ttl_seconds: int, meanwhile: Callable[[], Awaitable[object]]
+        self, redis: RedisCluster, *, ttl_seconds: int, meanwhile: Callable[[], Awaitable[object]]
     ) -> None:
         super().__init__(redis, ttl_seconds=ttl_seconds)
         self.meanwhile = meanwhile
@@ -127,7 +128,7 @@ def catalog(db: Postgres, cache: ProductCache) -> Catalog:
 
 
 async def test_a_price_change_during_a_read_shows_at_once_everywhere(
-    stack: LocalStack, cart_db: Postgres, redis: Redis, cache: ProductCache
+    stack: LocalStack, cart_db: Postgres, redis: RedisCluster, cache: ProductCache
 ) -> None:
     admin = catalog(cart_db, cache)
     await cache.evict(PRODUCT)

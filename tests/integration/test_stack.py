@@ -58,9 +58,10 @@ def test_gateway_routes_to_the_service_and_passes_the_request_id(stack: LocalSta
     assert logged()
 
 
-def test_redis_keeps_an_append_only_file(stack: LocalStack) -> None:
-    with redis.Redis(port=int(stack.settings["REDIS_PORT"]), decode_responses=True) as client:
-        assert client.config_get("appendonly") == {"appendonly": "yes"}
+def test_every_redis_node_keeps_an_append_only_file(stack: LocalStack) -> None:
+    for node in stack.topology.redis_nodes():
+        with redis.Redis(host=node.host, port=node.port, decode_responses=True) as client:
+            assert client.config_get("appendonly") == {"appendonly": "yes"}, node.name
 
 
 def test_prometheus_scrapes_every_instance(stack: LocalStack) -> None:

@@ -266,4 +266,9 @@ def test_the_failover_experiments_are_the_ones_that_need_copies() -> None:
     from shopctl.chaos.run import needs_copies
 
     found = {name for name, e in experiments().items() if needs_copies(e)}
-    assert found == {"kill-consul-leader", "kill-kafka-leader", "kill-postgres-primary"}
+    assert found == {
+        "kill-consul-leader",
+        "kill-kafka-leader",
+        "kill-postgres-primary",
+        "kill-redis-primary",
+    }

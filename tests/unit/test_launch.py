@@ -266,7 +266,8 @@ def test_local_mode_programs_wait_for_the_builds_they_run(tmp_path: Path) -> Non
     assert builds["gateway"] == {"consul"}  # consul-template comes with Consul's build
     assert builds["prometheus"] == {"prometheus"}
     kafka = [node.name for node in topology.kafka_nodes()]
-    for name in ("redis", *kafka, "psp", "alertmanager", "postgres-exporter-1"):
+    redis = [node.name for node in topology.redis_nodes()]
+    for name in (*redis, *kafka, "psp", "alertmanager", "postgres-exporter-1"):
         assert builds[name] == set(), name
     # Patroni elects the primary through Consul's agent.
     assert all(builds[m.name] == {"consul"} for m in topology.postgres_members())

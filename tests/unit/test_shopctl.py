@@ -5,7 +5,7 @@ import pytest
 
 from kit.migrations import MigrationError, load_migrations
 from shopctl import render
-from shopctl.ports import INFRA_PORT_VARS, check_ports_free, stack_ports
+from shopctl.ports import INFRA_PORT_VARS, check_ports_distinct, check_ports_free, stack_ports
 from shopctl.progress import StackError
 from shopctl.supervisor import Program, render_config
 from shopctl.topology import (
@@ -104,9 +104,11 @@ def test_prometheus_finds_every_service_through_consul() -> None:
 
 def test_instances_know_every_consul_agent() -> None:
     docker = topology("docker")
-    env = docker.instance_env(docker.instances("cart")[1])
-    assert env["CONSUL_HTTP_ADDRS"] == "consul-1:8500,consul-2:8500,consul-3:8500"
-    assert env["SERVICE_ADDRESS"] == "cart-2"
+    first, second = (docker.instance_env(i) for i in docker.instances("cart"))
+    assert first["CONSUL_HTTP_ADDRS"] == "consul-1:8500,consul-2:8500,consul-3:8500"
+    # Each instance of a service starts at a different server.
+    assert second["CONSUL_HTTP_ADDRS"] == "consul-2:8500,consul-3:8500,consul-1:8500"
+    assert second["SERVICE_ADDRESS"] == "cart-2"
 
 
 def test_databases_sql_creates_a_role_and_database_per_service() -> None:
@@ -125,9 +127,15 @@ def test_a_taken_port_is_named_with_its_variable() -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        t = topology(REDIS_PORT=str(port))
-        with pytest.raises(StackError, match=rf"port {port} \(REDIS_PORT\)"):
+        t = topology(PROMETHEUS_PORT=str(port))
+        with pytest.raises(StackError, match=rf"port {port} \(PROMETHEUS_PORT\)"):
             check_ports_free(t)
+
+
+def test_a_port_past_65535_is_refused_with_its_variable() -> None:
+    # Redis node n's bus listens on REDIS_BUS_PORT + n - 1.
+    with pytest.raises(StackError, match=r"port 65536 \(REDIS_BUS_PORT\) is past 65535"):
+        check_ports_distinct(topology(REDIS_BUS_PORT="65531"))
 
 
 def test_two_variables_on_one_port_are_refused() -> None:

@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from shopctl import render
-from shopctl.topology import KAFKA_MIN_INSYNC, KAFKA_NODES, POSTGRES_MEMBERS, ROOT, Topology
+from shopctl.topology import (
+    KAFKA_MIN_INSYNC,
+    KAFKA_NODES,
+    POSTGRES_MEMBERS,
+    REDIS_SHARDS,
+    ROOT,
+    Topology,
+)
 from shopctl.toxiproxy import proxies
 
 pytestmark = pytest.mark.unit
@@ -18,12 +25,15 @@ pytestmark = pytest.mark.unit
 
 def _dependency_addresses(env: dict[str, str]) -> set[str]:
     found = set()
-    for key in ("DATABASE_URL", "REDIS_URL", "PSP_URL"):
+    for key in ("DATABASE_URL", "PSP_URL"):
         if key in env:
             # A multi-host URL (Postgres) names several, comma-separated.
             found |= set(urlsplit(env[key]).netloc.rsplit("@", 1)[-1].split(","))
-    if "KAFKA_BOOTSTRAP_SERVERS" in env:
-        found |= set(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))
+    for key in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_CLUSTER_NODES"):
+        if key in env:
+            found |= set(env[key].split(","))
+    if "REDIS_ADDRESS_MAP" in env:
+        found |= {pair.split("=")[1] for pair in env["REDIS_ADDRESS_MAP"].split(",")}
     return found
 
 
@@ -45,7 +55,8 @@ def test_every_dependency_address_a_service_gets_is_a_proxy(mode: str) -> None:
     listening = {f"{host}:{p['listen'].rsplit(':', 1)[1]}" for p in proxies(topology)}
     kafka = [f"kafka-{n}" for n in range(1, KAFKA_NODES + 1)]
     postgres = [f"postgres-{n}" for n in range(1, POSTGRES_MEMBERS + 1)]
-    assert [p["name"] for p in proxies(topology)] == [*postgres, "redis", *kafka, "psp"]
+    redis = [f"redis-{n}" for n in range(1, 2 * REDIS_SHARDS + 1)]
+    assert [p["name"] for p in proxies(topology)] == [*postgres, *redis, *kafka, "psp"]
     assert len(listening) == len(proxies(topology)), "two proxies listen on one port"
     for instance in topology.instances():
         addresses = _dependency_addresses(topology.instance_env(instance))
@@ -69,7 +80,10 @@ def test_local_proxies_forward_to_the_real_ports_and_each_kafka_node_advertises_
             f"postgres-{n}": f"127.0.0.1:{s.port('POSTGRES_PORT') + n - 1}"
             for n in range(1, POSTGRES_MEMBERS + 1)
         },
-        "redis": f"127.0.0.1:{s['REDIS_PORT']}",
+        **{
+            f"redis-{n}": f"127.0.0.1:{s.port('REDIS_PORT') + n - 1}"
+            for n in range(1, 2 * REDIS_SHARDS + 1)
+        },
         **{
             f"kafka-{n}": f"127.0.0.1:{s.port('KAFKA_PROXIED_PORT') + n - 1}"
             for n in range(1, KAFKA_NODES + 1)

@@ -2,7 +2,7 @@
 attempts: failed logins per account (guessing one password), all login attempts per
 client address (spraying many accounts) and sign-ups per client address (flooding the
 user table and the hashing capacity). Fixed windows: INCR, with the expiry set on the
-first hit.
+first hit. Each window is one key, so it lives on one node of a Redis Cluster.
 
 A login takes its account's failure slot *before* the password is verified and keeps it
 when the password is wrong, so a burst of concurrent guesses cannot all be verified
@@ -14,14 +14,27 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from auth.config import AuthSettings
 from auth.errors import TooManyAttempts
 from kit import DependencyUnavailable
+from kit.redis import RedisClient
+from kit.redis_script import LuaScript
 
 log = logging.getLogger("auth.ratelimit")
+
+# A script rather than a MULTI pipeline: one command and one round trip, and with a Redis
+# Cluster it takes the path every command takes, which fetches the slot map again after
+# a connection error. redis-py's cluster transactions refetch it only every
+# `reinitialize_steps`-th error (never, as the kit sets it), so after a failover they
+# would go on asking the dead primary.
+# KEYS: the window's counter; ARGV: the window in seconds. Returns {count, ttl}.
+COUNT = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+return {count, redis.call('TTL', KEYS[1])}
+"""
 
 # DECR on a key that expired in between would create it at -1 with no expiry: a free
 # extra guess that never goes away. Only a live window is given a slot back.
@@ -34,10 +47,11 @@ return 0
 
 
 class LoginLimiter:
-    def __init__(self, redis: Redis, settings: AuthSettings) -> None:
+    def __init__(self, redis: RedisClient, settings: AuthSettings) -> None:
         self.redis = redis
         self.settings = settings
-        self._give_back = redis.register_script(GIVE_BACK)
+        self._count_in_window = LuaScript(redis, COUNT)
+        self._give_back = LuaScript(redis, GIVE_BACK)
 
     @staticmethod
     def _account_key(email: str) -> str:
@@ -46,11 +60,7 @@ class LoginLimiter:
 
     async def _count(self, key: str, window_seconds: int) -> tuple[int, int]:
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, window_seconds, nx=True)
-                pipe.ttl(key)
-                count, _, ttl = await pipe.execute()
+            count, ttl = await self._count_in_window(keys=[key], args=[window_seconds])
         except RedisError as exc:
             raise DependencyUnavailable("redis") from exc
         return int(count), int(ttl)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kit import DependencyUnavailable
+from kit.redis import RedisClient
+from kit.redis_script import LuaScript
 
 
 @asynccontextmanager
@@ -40,12 +41,12 @@ return redis.call('HGETALL', KEYS[1])
 
 
 class CartStore:
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, *, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
-        self._lines = redis.register_script(_LINES)
-        self._set = redis.register_script(_SET)
-        self._remove = redis.register_script(_REMOVE)
+        self._lines = LuaScript(redis, _LINES)
+        self._set = LuaScript(redis, _SET)
+        self._remove = LuaScript(redis, _REMOVE)
 
     @staticmethod
     def _key(user_id: str) -> str:

@@ -2,8 +2,9 @@
 memory for a second, so a hot product costs no Redis round trip at all; any instance's
 eviction drops them everywhere at once.
 
-Evictions travel on a Redis pub/sub channel. Three rules keep a copy from outliving the
-row it was read from by more than the channel's delivery:
+Evictions travel on a Redis pub/sub channel (with a Redis Cluster, heard on any node:
+kit.redis_broadcast). Three rules keep a copy from outliving the row it was read from by
+more than the channel's delivery:
 - copies are kept only while this instance is subscribed; losing the subscription drops
   them all and keeps none until it is back;
 - a copy is kept only if no eviction arrived since its read from Redis began (a
@@ -20,10 +21,12 @@ import logging
 import time
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from cart.schemas import Product
+from kit.redis import RedisClient
+from kit.redis_broadcast import BroadcastChannel
 
 log = logging.getLogger("cart.cache")
 
@@ -34,8 +37,8 @@ RESUBSCRIBE_SECONDS = 1.0
 
 
 class LocalCopies:
-    def __init__(self, redis: Redis, *, ttl_seconds: float) -> None:
-        self.redis = redis
+    def __init__(self, redis: RedisClient, *, ttl_seconds: float) -> None:
+        self.evictions = BroadcastChannel(redis, EVICTIONS_CHANNEL)
         self.ttl_seconds = ttl_seconds
         self.generation = 0
         self.subscribed = False
@@ -83,9 +86,12 @@ class LocalCopies:
 
     async def _listen(self) -> None:
         while True:
-            pubsub = self.redis.pubsub()
+            pubsub: PubSub | None = None
             try:
-                await pubsub.subscribe(EVICTIONS_CHANNEL)
+                # With a cluster, each subscription is on the next node: one that died
+                # is not asked again at once.
+                pubsub = await self.evictions.pubsub()
+                await pubsub.subscribe(self.evictions.name)
                 async for message in pubsub.listen():
                     if message["type"] == "subscribe":
                         self.subscribed = True
@@ -95,6 +101,7 @@ class LocalCopies:
                 log.warning("product evictions not heard; copies off", extra={"error": repr(exc)})
             finally:
                 self._drop_all()
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(RESUBSCRIBE_SECONDS)

@@ -29,11 +29,13 @@ from types import MappingProxyType
 from typing import Any
 
 from prometheus_client import Counter
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from cart.local_copies import EVICTIONS_CHANNEL, LocalCopies
 from cart.schemas import Product
+from kit.redis import RedisClient
+from kit.redis_broadcast import BroadcastChannel
+from kit.redis_script import LuaScript
 
 log = logging.getLogger("cart.cache")
 
@@ -50,7 +52,8 @@ _LOCAL_HITS = CACHE_REQUESTS.labels("product", "hit", "local")
 # delays nobody's fill for long.
 LEASE_MILLISECONDS = 2000
 
-# KEYS: value, lease; ARGV: lease seen on the miss, product JSON, TTL in seconds.
+# KEYS: value, lease (one hash slot: see `_key`); ARGV: lease seen on the miss, product
+# JSON, TTL in seconds.
 FILL_IF_LEASED = """
 if redis.call('GET', KEYS[2]) == ARGV[1] then
     redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -68,19 +71,24 @@ _leases: ContextVar[MappingProxyType[str, str]] = ContextVar(
 
 
 class ProductCache:
-    def __init__(self, redis: Redis, *, ttl_seconds: int, local: LocalCopies | None = None) -> None:
+    def __init__(
+        self, redis: RedisClient, *, ttl_seconds: int, local: LocalCopies | None = None
+    ) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.local = local
-        self._fill = redis.register_script(FILL_IF_LEASED)
+        self._fill = LuaScript(redis, FILL_IF_LEASED)
+        self._evictions = BroadcastChannel(redis, EVICTIONS_CHANNEL)
 
+    # The product id in braces is the keys' hash tag: a cluster hashes only that part,
+    # so a product's value and lease live on one node, as the fill script needs.
     @staticmethod
     def _key(product_id: str) -> str:
-        return f"cart:product:{product_id}"
+        return f"cart:product:{{{product_id}}}"
 
     @staticmethod
     def _lease_key(product_id: str) -> str:
-        return f"cart:product-lease:{product_id}"
+        return f"cart:product-lease:{{{product_id}}}"
 
     async def get(self, product_id: str) -> Product | None:
         """The cached product; on a miss, the lease for filling it is remembered."""
@@ -142,7 +150,7 @@ class ProductCache:
             await self.redis.delete(*keys)
             # After the delete: an instance that drops its copy and reads again must
             # not find the old value in Redis.
-            await self.redis.publish(EVICTIONS_CHANNEL, " ".join(product_ids))
+            await self._evictions.publish(" ".join(product_ids))
         except RedisError as exc:
             # The TTL bounds how long a stale entry can live.
             log.warning("could not evict cached products", extra={"error": repr(exc)})

@@ -3,8 +3,10 @@ Docker mode and local mode. A service subclasses `ServiceSettings` for its own f
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kit.addresses import Address, parse_address_map, parse_addresses
 
 
 class ServiceSettings(BaseSettings):
@@ -17,7 +19,16 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     database_url: str | None = None
+    # One Redis (the small machine's mode), or a Redis Cluster: some of its nodes,
+    # comma-separated host:port, from which the client finds the rest. When the cluster
+    # is named it is used, whatever REDIS_URL says.
     redis_url: str | None = None
+    redis_cluster_nodes: str = ""
+    # The address a cluster node announces = the address to connect to instead (its
+    # proxy), comma-separated: `redis-1:6379=127.0.0.1:27001,...`. Every connection to a
+    # node goes to its mapped address, whether the node was found at start, from the
+    # cluster's slot map, or in a MOVED redirect (a replica promoted later).
+    redis_address_map: str = ""
     kafka_bootstrap_servers: str | None = None
 
     # Consul agents' HTTP addresses, comma-separated (host:port); the first that answers
@@ -64,6 +75,35 @@ class ServiceSettings(BaseSettings):
     # At start-up, how long the instance waits for its critical dependencies (and auth's
     # signing keys) before it opens its port anyway (kit.app.settle).
     startup_ready_wait_seconds: float = 5.0
+
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _cluster_nodes_parses(cls, value: str) -> str:
+        if value.strip() and not parse_addresses(value, setting="REDIS_CLUSTER_NODES"):
+            raise ValueError(f"REDIS_CLUSTER_NODES: {value!r} names no node")
+        return value
+
+    @field_validator("redis_address_map")
+    @classmethod
+    def _address_map_parses(cls, value: str) -> str:
+        parse_address_map(value, setting="REDIS_ADDRESS_MAP")
+        return value
+
+    @model_validator(mode="after")
+    def _address_map_needs_a_cluster(self) -> ServiceSettings:
+        # A map with no cluster to apply it to is most likely a cluster setting whose
+        # name was mistyped: the instance would quietly use REDIS_URL instead.
+        if self.redis_address_map.strip() and not self.redis_cluster_nodes.strip():
+            raise ValueError("REDIS_ADDRESS_MAP is set but REDIS_CLUSTER_NODES is not")
+        return self
+
+    @property
+    def redis_startup_nodes(self) -> list[Address]:
+        return parse_addresses(self.redis_cluster_nodes, setting="REDIS_CLUSTER_NODES")
+
+    @property
+    def redis_address_remap(self) -> dict[Address, Address]:
+        return parse_address_map(self.redis_address_map, setting="REDIS_ADDRESS_MAP")
 
     @property
     def instance(self) -> str:
