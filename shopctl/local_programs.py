@@ -33,7 +33,10 @@ def consul_programs(topology: Topology, run: Path, bins: Binaries) -> list[Progr
     nothing. Each keeps its state under .run/consul/<name>."""
     s = topology.settings
     servers = topology.consul_servers()
+    # Started together, a server's first join finds its peers not listening yet; the
+    # default wait before the next try (30 s) was most of the first `make up`.
     joins = " ".join(f"-retry-join 127.0.0.1:{c.serf_lan_port}" for c in servers)
+    joins += " -retry-interval 1s"
     # Several agents on one host would derive the same node id from it.
     common = (
         "-bind 127.0.0.1 -client 127.0.0.1 -disable-host-node-id -serf-wan-port -1 "
