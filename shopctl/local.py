@@ -216,22 +216,26 @@ class LocalStack:
             env={**os.environ, "PGPASSWORD": self.settings["POSTGRES_PASSWORD"]},
         )
 
-    def _provision(self, bins: Binaries) -> None:
+    def _provision(self, bins: Binaries, launcher: Launcher) -> None:
         from kit.kafka import ensure_topics
         from shopctl.readiness import postgres_primary
 
         redis_nodes = self.topology.redis_nodes()
+        nodes = [n.name for n in redis_nodes] + [n.name for n in self.topology.kafka_nodes()]
 
         def storage() -> dict[str, bool]:
             checks = self.infra_ready()
-            nodes = [n.name for n in redis_nodes] + [n.name for n in self.topology.kafka_nodes()]
             return {
                 "postgres": postgres_primary(self.topology),
                 **{name: checks[name] for name in nodes},
             }
 
+        # Through the launcher: Patroni keeps its leader lock in Consul, so on a first
+        # `make up` Postgres starts only once Consul is built, and the wait counts from then.
+        names = set(nodes) | {m.name for m in self.topology.postgres_members()}
+        parts = [p for p in launcher.programs if p.name in names]
         with step("Waiting for Postgres, Redis and Kafka"):
-            wait_until(storage, timeout=120, what="Postgres, Redis and Kafka")
+            launcher.wait_for(parts, storage, what="Postgres, Redis and Kafka", timeout=120)
         if not redis_cluster.formed(redis_nodes):
             with step("Forming the Redis Cluster"):
                 redis_cluster.create(redis_nodes)
@@ -308,7 +312,7 @@ class LocalStack:
             self._format_kafka(bins)
         with step("Starting processes under supervisord"):
             launcher.launch_ready()
-        self._provision(bins)
+        self._provision(bins, launcher)
         shop_is_up = f"Shopstack is up: gateway http://127.0.0.1:{self.settings['GATEWAY_PORT']}"
         problems = []
         try:
