@@ -17,7 +17,7 @@ PASSWORD = "simulated-shopper-password"
 # Sign-ins at once: auth hashes 2 passwords at a time per instance; more only queue there.
 SIGN_INS_AT_ONCE = 4
 # Where each kind of run takes its addresses: 127.0.<block>.1 onwards.
-BLOCKS = {"flash": 200, "capacity": 100, "bench": 150}
+BLOCKS = {"flash": 200, "capacity": 100, "bench": 150, "failover": 250}
 
 
 def address(kind: str, n: int) -> str:

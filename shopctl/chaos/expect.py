@@ -24,6 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from shopctl.chaos.shard_carts import describe, not_honest
+
 CLIENTS = ("unaffected", "fast-503", "any")
 HONEST = "503 with Retry-After"
 # The gateway's proxy_read_timeout (infra/nginx/nginx.conf.j2): no answer takes longer.
@@ -137,6 +139,12 @@ def judge_failover(
     if resumed is None or resumed > floor:
         took = "never" if resumed is None else f"after {resumed:.1f} s"
         problems.append(f"writes resumed {took}, not within {floor:.0f} s")
+    if carts := killed.get("carts"):
+        others = carts["others"]
+        if others["failed"] or not others["count"]:
+            problems.append(f"reads of carts on the other shards: {describe(others)}")
+        if wrong := not_honest(carts["shard"]):
+            problems.append(f"{len(wrong)} reads of carts on its shard failed slowly or not 503")
     returned = back.get("returned", [])
     if killed["killed"] not in back.get("following", []) or any(
         r["rejoined_s"] is None for r in returned
@@ -155,6 +163,11 @@ def describe_failover(killed: dict[str, Any] | None, back: dict[str, Any]) -> st
         "never resumed" if resumed is None else f"again after {resumed:.1f} s"
     )
     said += f" ({killed['writes_refused']} refused), {killed['new_leader'] or 'nobody'} leads"
+    if carts := killed.get("carts"):
+        said += (
+            f"; reads of carts on the other shards: {describe(carts['others'])}, "
+            f"on its shard: {describe(carts['shard'])}"
+        )
     returned = back.get("returned", [])
     for member in returned:
         rejoined = member["rejoined_s"]

@@ -19,10 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from shopctl.chaos.actions import kill, kill_and_hold, start
+from shopctl.chaos.shard_carts import ShardCarts
 from shopctl.chaos.target import current
 from shopctl.clusters import Cluster, Consul, Kafka, Postgres, RedisShard
 
 POLL_S = 0.05
+# Carts are read this long before the kill and after writes resume, as well as between.
+CARTS_AROUND_S = 1.0
 
 
 def cluster(part: str) -> Cluster:
@@ -64,12 +67,24 @@ def _until(check: Any, within_seconds: float) -> float | None:
 
 
 def kill_leader(part: str, within_seconds: float = 60) -> dict[str, Any]:
-    """SIGKILL the part's leader (see above); then write until a write succeeds."""
+    """SIGKILL the part's leader (see above); then write until a write succeeds. For a
+    Redis shard, shoppers on every shard read their carts all the while (`carts`: the
+    killed shard's reads and the other shards', see shopctl/chaos/shard_carts.py)."""
     found = cluster(part)
     found.prepare()
     leader = found.leader()
     if leader is None:
         raise RuntimeError(f"{part} has no leader to kill")
+    if part != "redis":
+        return asdict(_kill_and_write(part, found, leader, within_seconds))
+    with ShardCarts(current().stack.topology) as carts:
+        time.sleep(CARTS_AROUND_S)
+        failover = _kill_and_write(part, found, leader, within_seconds)
+        time.sleep(CARTS_AROUND_S)
+    return asdict(failover) | {"carts": carts.tally(leader)}
+
+
+def _kill_and_write(part: str, found: Cluster, leader: str, within_seconds: float) -> Failover:
     started = time.monotonic()
     (kill if part == "postgres" else kill_and_hold)([leader])
     refused = 0
@@ -80,7 +95,7 @@ def kill_leader(part: str, within_seconds: float = 60) -> dict[str, Any]:
             break
         refused += 1
         time.sleep(POLL_S)
-    return asdict(Failover(leader, resumed, refused, found.leader()))
+    return Failover(leader, resumed, refused, found.leader())
 
 
 def bring_back(part: str, within_seconds: float = 60) -> dict[str, Any]:

@@ -262,6 +262,37 @@ def test_a_postgres_primary_its_patroni_restarted_counts_as_following_only_if_it
     assert judge_failover(said, *failover_of(away)) == ["postgres-1 did not rejoin as a follower"]
 
 
+def _redis_failover(shard: list[Any], others: list[Any]) -> dict[str, Any]:
+    kill = {"killed": "redis-1", "writes_resumed_s": 5.3, "writes_refused": 96,
+            "new_leader": "redis-6",
+            "carts": {"shard": {"count": 300, "failed": shard},
+                      "others": {"count": 600, "failed": others}}}  # fmt: skip
+    back = {"returned": [{"name": "redis-1", "rejoined_s": 0.1}], "following": ["redis-1"]}
+    return {"run": [{"output": kill}, {"output": back}]}
+
+
+def test_a_redis_shard_failover_fails_if_carts_on_the_other_shards_notice() -> None:
+    said = Expectation.of(experiments()["kill-redis-primary"])
+    fast = [[503, "1", 0.03]] * 12
+    quiet = failover_of(_redis_failover(fast, []))
+    assert judge_failover(said, *quiet) == []
+    assert describe_failover(*quiet) == (
+        "redis-1 killed: writes again after 5.3 s (96 refused), redis-6 leads; reads of "
+        "carts on the other shards: 0 of 600 failed, on its shard: 12 of 300 failed "
+        "(12 x 503 with Retry-After, the slowest in 0.03 s); redis-1 back as a follower "
+        "0.1 s after its restart"
+    )
+    noticed = judge_failover(said, *failover_of(_redis_failover(fast, [[503, "1", 0.02]])))
+    assert noticed == [
+        "reads of carts on the other shards: 1 of 600 failed (1 x 503 with Retry-After, "
+        "the slowest in 0.02 s)"
+    ]
+    for bad in ([502, None, 0.01], [503, None, 0.01], [503, "1", 4.0], [0, None, 30.0]):
+        assert judge_failover(said, *failover_of(_redis_failover([*fast, bad], []))) == [
+            "1 reads of carts on its shard failed slowly or not 503"
+        ], bad
+
+
 def test_the_failover_experiments_are_the_ones_that_need_copies() -> None:
     from shopctl.chaos.run import needs_copies
 

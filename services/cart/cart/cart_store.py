@@ -49,32 +49,32 @@ class CartStore:
         self._remove = LuaScript(redis, _REMOVE)
 
     @staticmethod
-    def _key(user_id: str) -> str:
+    def key(user_id: str) -> str:
         return f"cart:cart:{user_id}"
 
     async def lines(self, user_id: str) -> dict[str, int]:
         """The cart's lines; reading a cart renews its expiry."""
         async with _redis_call():
-            flat = await self._lines(keys=[self._key(user_id)], args=[self.ttl_seconds])
+            flat = await self._lines(keys=[self.key(user_id)], args=[self.ttl_seconds])
         return _quantities(flat)
 
     async def set_quantity(self, user_id: str, product_id: str, quantity: int) -> dict[str, int]:
         """Sets one line; returns the cart's lines after it."""
         async with _redis_call():
             flat = await self._set(
-                keys=[self._key(user_id)], args=[product_id, quantity, self.ttl_seconds]
+                keys=[self.key(user_id)], args=[product_id, quantity, self.ttl_seconds]
             )
         return _quantities(flat)
 
     async def remove(self, user_id: str, product_id: str) -> dict[str, int]:
         """Removes one line; returns the cart's lines after it."""
         async with _redis_call():
-            flat = await self._remove(keys=[self._key(user_id)], args=[product_id])
+            flat = await self._remove(keys=[self.key(user_id)], args=[product_id])
         return _quantities(flat)
 
     async def clear(self, user_id: str) -> None:
         async with _redis_call():
-            await self.redis.delete(self._key(user_id))
+            await self.redis.delete(self.key(user_id))
 
 
 def _quantities(flat: list[str]) -> dict[str, int]:
