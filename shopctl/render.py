@@ -209,6 +209,7 @@ def redis_conf(topology: Topology, node: RedisNode, data_dir: Path) -> str:
         port=node.port,
         bus_port=node.bus_port,
         data_dir=data_dir,
+        announce_ip=node.host if local else None,
         announce_host=None if local else node.host,
     )
 

@@ -52,7 +52,7 @@ def a_product(product_id: str) -> Product:
 
 async def test_carts_live_on_every_shard(cluster: LocalRedisCluster, redis_kit: Redis) -> None:
     carts = CartStore(redis_kit.client, ttl_seconds=600)
-    users = on_each_primary(cluster_client(redis_kit), cluster, CartStore._key)
+    users = on_each_primary(cluster_client(redis_kit), cluster, CartStore.key)
     assert len(users) == 3
     for user in users.values():
         assert await carts.set_quantity(user, "oak-desk", 2) == {"oak-desk": 2}
@@ -148,7 +148,7 @@ async def test_every_connection_goes_to_a_mapped_address(
 ) -> None:
     client = cluster_client(redis_kit)
     carts = CartStore(client, ttl_seconds=600)
-    for user in on_each_primary(client, cluster, CartStore._key).values():
+    for user in on_each_primary(client, cluster, CartStore.key).values():
         await carts.lines(user)
     await redis_kit.check()
     # The nodes announce node-<port>.invalid: every one the client knows (found in the
@@ -177,7 +177,7 @@ async def test_a_moved_redirect_is_followed_through_the_address_map(
 ) -> None:
     client = cluster_client(redis_kit)
     carts = CartStore(client, ttl_seconds=600)
-    primary, user = next(iter(on_each_primary(client, cluster, CartStore._key).items()))
+    primary, user = next(iter(on_each_primary(client, cluster, CartStore.key).items()))
     await carts.set_quantity(user, "oak-desk", 1)
     replica = cluster.replica_of(primary)
     # A manual failover: the old primary stays up, as a replica, and answers the
@@ -190,7 +190,7 @@ async def test_a_moved_redirect_is_followed_through_the_address_map(
     assert await carts.lines(user) == {"oak-desk": 1}
     # Followed to the mapped address at once: no slot map fetched again.
     assert cluster.cluster_slots_calls() == asked_for_maps
-    assert int(client.get_node_from_key(CartStore._key(user)).port) == replica
+    assert int(client.get_node_from_key(CartStore.key(user)).port) == replica
     assert all(name.startswith("127.0.0.1:") for name in client.nodes_manager.nodes_cache)
 
 
@@ -203,7 +203,7 @@ async def test_a_slot_missing_from_the_map_costs_a_fast_503_and_the_map_is_fetch
     carts = CartStore(redis_kit.client, ttl_seconds=600)
     user = f"partial-{uuid.uuid4()}"
     await carts.set_quantity(user, "oak-desk", 1)
-    slot = client.keyslot(CartStore._key(user))
+    slot = client.keyslot(CartStore.key(user))
     del client.nodes_manager.slots_cache[slot]
     with pytest.raises(DependencyUnavailable):
         await carts.lines(user)

@@ -79,7 +79,7 @@ async def test_a_dead_primary_costs_only_its_own_shard_and_only_until_failover(
             login_attempts_per_address=10**9,
         ),
     )
-    users = on_each_primary(client, cluster, CartStore._key)
+    users = on_each_primary(client, cluster, CartStore.key)
     addresses = on_each_primary(client, cluster, lambda name: f"auth:login:address:{name}")
     products = on_each_primary(client, cluster, ProductCache._key)
     victim, *healthy = sorted(users)
@@ -89,7 +89,7 @@ async def test_a_dead_primary_costs_only_its_own_shard_and_only_until_failover(
     doomed_cart = users[victim]
     await carts.set_quantity(doomed_cart, "oak-desk", 3)
     await eventually(
-        lambda: in_replica(cluster, replica, CartStore._key(doomed_cart)) == {"oak-desk": "3"},
+        lambda: in_replica(cluster, replica, CartStore.key(doomed_cart)) == {"oak-desk": "3"},
         within=5,
         what="the cart replicated",
     )
@@ -196,7 +196,7 @@ async def test_a_dead_primary_costs_only_its_own_shard_and_only_until_failover(
     cluster.start_node(victim)
     await asyncio.to_thread(cluster.wait_until_healthy)
     assert cluster.roles()[victim].primary_port == replica
-    assert in_replica(cluster, victim, CartStore._key(doomed_cart)) == {"oak-desk": "3"}
+    assert in_replica(cluster, victim, CartStore.key(doomed_cart)) == {"oak-desk": "3"}
 
 
 def subscribed_nodes(cluster: LocalRedisCluster) -> list[int]:
