@@ -47,7 +47,10 @@ async def sold_out() -> None:
 
 @router.get("/db-down")
 async def db_down() -> None:
-    raise DependencyUnavailable("postgres")
+    try:
+        raise ConnectionError("connection refused by 10.0.0.5:5432")
+    except ConnectionError as exc:
+        raise DependencyUnavailable("postgres") from exc
 
 
 @router.get("/bug")
@@ -81,12 +84,20 @@ def test_domain_error_keeps_its_status_type_and_extensions() -> None:
     assert body["instance"] == "/sold-out"
 
 
-def test_dependency_outage_is_503_with_retry_after() -> None:
+def test_dependency_outage_is_503_with_retry_after_and_its_cause_logged(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     with make_client() as client:
         response = client.get("/db-down")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
     assert response.json()["dependency"] == "postgres"
+    assert "10.0.0.5" not in response.text
+    # The service's JSON log, as the operator reads it.
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line]
+    (logged,) = [line for line in lines if line["message"] == "dependency unavailable"]
+    assert (logged["level"], logged["dependency"]) == ("warning", "postgres")
+    assert "connection refused by 10.0.0.5:5432" in logged["cause"]
 
 
 def test_unexpected_error_is_500_without_internals() -> None:

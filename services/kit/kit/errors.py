@@ -83,6 +83,12 @@ def problem(
 
 async def _shop_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShopError)
+    if isinstance(exc, DependencyUnavailable):
+        # The client is told only which dependency; what it raised is for the operator.
+        log.warning(
+            "dependency unavailable",
+            extra={"dependency": exc.extensions["dependency"], "cause": repr(exc.__cause__)},
+        )
     return problem(
         status=exc.status,
         type_=exc.type,
